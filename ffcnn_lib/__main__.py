@@ -1,0 +1,113 @@
+"""Command line: ``python -m ffcnn_lib train ...`` and ``python -m ffcnn_lib evaluate RUN_DIR``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .config import Config
+from .labels import LABEL_SETS
+
+
+def _filters(text: str) -> tuple[int, ...]:
+    parts = [int(p) for p in text.split(",")]
+    return tuple(parts * 3) if len(parts) == 1 else tuple(parts)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ffcnn_lib", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    d = Config()
+    t = sub.add_parser("train", help="train one configuration (or load its cached result)")
+    t.add_argument("--model", choices=["ff", "bp"], default="ff")
+    t.add_argument("--filters", type=_filters, default=None,
+                   help="filters per layer: '128' (three equal layers) or '32,64,128'")
+    t.add_argument("--kernel", type=int, default=None)
+    t.add_argument("--max-pool", action="store_true")
+    t.add_argument("--label-set", choices=LABEL_SETS, default=d.label_set)
+    t.add_argument("--K", type=float, default=d.K, help="relative label intensity in (0, 1)")
+    t.add_argument("--batch-size", type=int, default=d.batch_size)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--classifier-lr", type=float, default=d.classifier_lr)
+    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--include-first-layer", action="store_true")
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--n-train", type=int, default=d.n_train)
+    t.add_argument("--n-val", type=int, default=d.n_val)
+    t.add_argument("--test", action="store_true", help="also evaluate on the test set (headline runs only)")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    t.add_argument("--no-fast", action="store_true", help="plain fp32 eager even on CUDA")
+    t.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop after the last epoch that fits, keep a checkpoint; rerun to resume")
+    t.add_argument("--save-weights", action="store_true")
+    t.add_argument("--force", action="store_true", help="retrain even if a result is cached")
+    e = sub.add_parser("evaluate", help="re-evaluate a stored run's weights on the test set")
+    e.add_argument("run", help="a run folder under results/runs (or its id)")
+    e.add_argument("--device", default="auto")
+    return p
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .experiments import run_or_load
+
+    base = Config.bp() if args.model == "bp" else Config()
+    overrides = {k: v for k, v in dict(filters=args.filters, kernel=args.kernel, lr=args.lr).items() if v is not None}
+    config = base.replace(max_pool=args.max_pool, label_set=args.label_set, K=args.K, batch_size=args.batch_size,
+                          classifier_lr=args.classifier_lr, epochs=args.epochs,
+                          include_first_layer=args.include_first_layer, seed=args.seed, n_train=args.n_train,
+                          n_val=args.n_val, report_test=args.test, **overrides)
+    result = run_or_load(config, device=args.device, force=args.force, save_weights=args.save_weights,
+                         time_budget_s=args.time_budget, fast=False if args.no_fast else None)
+    if result is None:
+        print(f"{config.run_id()}: stopped at the time budget; rerun the same command to resume")
+        return 3
+    final = {k: v for k, v in result.summary["final"].items() if "confusion" not in k}
+    print(json.dumps({"run": str(result.path), **final,
+                      "train_seconds": result.summary["provenance"]["train_seconds"],
+                      "device": result.summary["provenance"]["device"]}, indent=1))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import inference
+    from .data import load_split
+    from .experiments import load, results_dir
+    from .labels import LabelEncoder
+    from .train import resolve_device
+
+    path = Path(args.run)
+    if not path.exists():
+        path = results_dir() / "runs" / args.run
+    cfg_file = path / "config.json"
+    if not cfg_file.exists():
+        raise SystemExit(f"no run at {args.run!r}: expected a folder with config.json under results/runs")
+    result = load(Config.from_dict(json.loads(cfg_file.read_text())), path.parent.parent)
+    if result is None:
+        raise SystemExit(f"run {path.name} is not finished (no summary.json)")
+    dev = resolve_device(args.device)
+    model = result.load_model(str(dev))
+    x, y = load_split("test", device=dev)
+    c = result.config
+    if c.model == "ff":
+        enc = LabelEncoder(c.label_set, c.K, device=dev)
+        out = {"test_acc_linear": inference.accuracy(inference.linear_logits(model, enc, x), y),
+               "test_acc_goodness": inference.accuracy(inference.goodness_scores(model, enc, x), y)}
+    else:
+        out = {"test_acc_bp": inference.accuracy(inference.bp_logits(model, x), y)}
+    print(json.dumps({"run": path.name, **out, "note": "weights stored in fp16; evaluated in fp32"}, indent=1))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _train(args) if args.command == "train" else _evaluate(args)
+    except ValueError as err:  # bad configuration: say what and stop before any training
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

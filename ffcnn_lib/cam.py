@@ -1,0 +1,46 @@
+"""Class activation maps of an FF-trained CNN (Sec. 3.3, Fig. 6 and 7).
+
+The linear classifier connects every neuron (channel c, pixel h, w) of layers 2..N to the ten
+outputs, so its weights already say how much each pixel's features vote for a label. The CAM of
+label m in layer l is ``sum_c W_l[m, c, h, w] * A_l[c, h, w]`` with A_l the normalized activations
+on the neutral input; summing a map over its pixels (and layers) gives exactly the classifier logit.
+Positive values are beneficial to the prediction, negative deleterious.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .labels import LabelEncoder
+from .model import FFCNN, layer_norm
+
+
+@torch.no_grad()
+def class_activation_maps(model: FFCNN, encoder: LabelEncoder, x: torch.Tensor,
+                          target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """CAMs of images ``x`` (N, 1, H, W) for label ``target`` (default: the predicted one).
+
+    Returns ``{"layer2": (N, H, W), ..., "combined": (N, H, W)}``; maps of pooled layers are
+    upsampled to the input size before they are combined.
+    """
+    zs = model.activations(encoder.neutral(x))
+    acts = [layer_norm(z) for z in zs[1:]]
+    sizes = [math.prod(s) for s in model.shapes[1:]]
+    weights = model.classifier.weight.split(sizes, dim=1)
+    if target is None:
+        target = model.classifier(torch.cat([a.flatten(1) for a in acts], 1)).argmax(1)
+    maps: dict[str, torch.Tensor] = {}
+    size = x.shape[-2:]
+    combined = torch.zeros(x.shape[0], *size, device=x.device)
+    for layer, (a, w, shape) in enumerate(zip(acts, weights, model.shapes[1:]), start=2):
+        cam = (w.view(-1, *shape)[target] * a).sum(1)  # (N, h, w)
+        maps[f"layer{layer}"] = cam
+        if cam.shape[-2:] != size:
+            # spread the pooled pixel's vote over the pixels it covers, keeping the total
+            cam = F.interpolate(cam.unsqueeze(1), size=size, mode="nearest").squeeze(1) * (cam[0].numel() / combined[0].numel())
+        combined += cam
+    maps["combined"] = combined
+    maps["target"] = target
+    return maps

@@ -1,0 +1,106 @@
+"""Experiment configuration: one frozen dataclass whose defaults are the paper's best FF network.
+
+Sec. 3.1: three layers of 128 filters 7x7, label set 1 at K = 35 %, batch 50, Adam 5e-5, 200 epochs.
+The backprop baseline's defaults (16 filters 5x5, Adam 1e-3) come from :meth:`Config.bp`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from .data import N_TRAIN
+from .labels import LABEL_SETS
+
+MODELS = ("ff", "bp")
+# Bump when a change to the library alters training results: the result cache is keyed on it.
+ALGORITHM_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """One training run. Every field is part of the result's identity (see :meth:`run_id`)."""
+
+    model: str = "ff"                   # "ff" (Forward-Forward) or "bp" (backprop baseline)
+    filters: tuple[int, ...] = (128, 128, 128)  # filters per conv layer (Sec. 2.2: three equal layers)
+    kernel: int = 7                     # filter size (odd, "same" padding)
+    max_pool: bool = False              # 2x2 max pooling between conv layers (App. C)
+    label_set: str = "set1"             # "set1", "set2" (App. A) or "onehot" (Hinton)
+    K: float = 0.35                     # relative label intensity (Sec. 3.2.3)
+    batch_size: int = 50                # positive examples per step (as many negatives ride along)
+    lr: float = 5e-5                    # Adam learning rate of the conv layers
+    classifier_lr: float = 1e-3         # Adam learning rate of the linear classifier (paper: not given)
+    epochs: int = 200
+    include_first_layer: bool = False   # App. B: add layer 1's loss to the network loss
+    seed: int = 0
+    n_train: int = N_TRAIN              # first n of the 50,000 training images (small profiles)
+    n_val: int = 10_000                 # first n of the 10,000 validation images
+    report_test: bool = False           # evaluate on the test set: headline runs only
+    tags: tuple[str, ...] = field(default=(), compare=False)  # free-form, not part of the identity
+
+    def __post_init__(self) -> None:
+        if isinstance(self.filters, int):
+            object.__setattr__(self, "filters", (self.filters,) * 3)
+        object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
+        object.__setattr__(self, "tags", tuple(self.tags))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the bad value and what is allowed, before any training."""
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; allowed: {', '.join(MODELS)}")
+        if self.label_set not in LABEL_SETS:
+            raise ValueError(f"unknown label set {self.label_set!r}; allowed: {', '.join(LABEL_SETS)}")
+        if not 0.0 < self.K < 1.0:
+            raise ValueError(f"label intensity K={self.K} is outside the open interval (0, 1)")
+        if self.kernel < 1 or self.kernel % 2 == 0:
+            raise ValueError(f"kernel size {self.kernel} must be a positive odd integer (e.g. 3, 5, 7)")
+        if not self.filters or any(f < 1 for f in self.filters):
+            raise ValueError(f"filters {self.filters} must be one or more positive integers")
+        if self.model == "ff" and len(self.filters) < 2:
+            raise ValueError(f"an FF network needs at least 2 layers (inference uses layers 2..N); got {self.filters}")
+        if self.max_pool and 28 >> (len(self.filters) - 1) < self.kernel // 2 + 1:
+            raise ValueError(f"{len(self.filters)} layers with max pooling shrink 28x28 below the kernel {self.kernel}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size {self.batch_size} must be at least 1")
+        if self.epochs < 1:
+            raise ValueError(f"epochs {self.epochs} must be at least 1")
+        if self.lr <= 0 or self.classifier_lr <= 0:
+            raise ValueError(f"learning rates must be positive; got lr={self.lr}, classifier_lr={self.classifier_lr}")
+        if not 1 <= self.n_train <= N_TRAIN:
+            raise ValueError(f"n_train={self.n_train} must be in 1..{N_TRAIN}")
+        if not 1 <= self.n_val <= 10_000:
+            raise ValueError(f"n_val={self.n_val} must be in 1..10000")
+        if self.batch_size > self.n_train:
+            raise ValueError(f"batch size {self.batch_size} exceeds n_train={self.n_train}")
+
+    @classmethod
+    def bp(cls, **overrides) -> "Config":
+        """The backprop baseline at the paper's best settings (Sec. 3.1: 16 filters 5x5, Adam 1e-3)."""
+        return cls(**{"model": "bp", "filters": (16, 16, 16), "kernel": 5, "lr": 1e-3, **overrides})
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["filters"] = list(self.filters)
+        d["tags"] = list(self.tags)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
+
+    def run_id(self) -> str:
+        """Readable and stable: a summary of the main settings plus a hash of all of them."""
+        d = self.to_dict()
+        d.pop("tags")
+        d["algorithm_version"] = ALGORITHM_VERSION
+        digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+        width = "-".join(map(str, self.filters))
+        label = f"-{self.label_set}-K{self.K:g}" if self.model == "ff" else ""
+        pool = "-pool" if self.max_pool else ""
+        return f"{self.model}-{width}-k{self.kernel}{pool}{label}-b{self.batch_size}-e{self.epochs}-s{self.seed}-{digest}"

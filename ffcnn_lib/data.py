@@ -1,0 +1,114 @@
+"""MNIST, read from the IDX files vendored in ``data/mnist`` and checked against their SHA-256.
+
+Splits follow Sec. 2.2 of the paper: the first 50,000 training images train, the last 10,000
+validate (all hyperparameter search), and the 10,000 test images are kept for headline numbers.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SPLITS = ("train", "val", "test")
+N_TRAIN = 50_000  # train = train[:50000], val = train[50000:] (Sec. 2.2)
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+# SHA-256 of the *decompressed* content (the same sums as data/mnist/SHA256SUMS).
+SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+
+class DataError(RuntimeError):
+    """The MNIST files are missing, corrupt, or cannot be fetched."""
+
+
+def data_dir() -> Path:
+    """``$FFCNN_DATA`` if set, else ``data/mnist`` of this checkout."""
+    env = os.environ.get("FFCNN_DATA")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "data" / "mnist"
+
+
+def _parse_idx(raw: bytes, name: str) -> np.ndarray:
+    magic = int.from_bytes(raw[:4], "big")
+    if magic not in (2049, 2051):
+        raise DataError(f"{name}: not an IDX file (magic number {magic}, expected 2049 or 2051)")
+    ndim = magic - 2048
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _download(directory: Path) -> None:
+    """The path a user with internet takes: torchvision fetches the archives, we keep the .gz files."""
+    try:
+        from torchvision.datasets import MNIST
+    except ImportError as err:  # pragma: no cover - torchvision is a declared dependency
+        raise DataError("MNIST files are missing and torchvision is not installed to fetch them") from err
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            MNIST(tmp, train=True, download=True)
+            MNIST(tmp, train=False, download=True)
+        except Exception as err:
+            raise DataError(
+                f"MNIST files are missing from {directory} and downloading them failed ({err}). "
+                f"Copy the four IDX .gz files ({', '.join(FILES.values())}) into {directory}."
+            ) from err
+        for fname in FILES.values():
+            shutil.copy(Path(tmp) / "MNIST" / "raw" / fname, directory / fname)
+
+
+@lru_cache(maxsize=None)
+def _load_file(key: str, directory: str) -> np.ndarray:
+    path = Path(directory) / FILES[key]
+    if not path.exists():
+        _download(Path(directory))
+    raw = gzip.decompress(path.read_bytes())
+    stem = FILES[key][: -len(".gz")]
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != SHA256[stem]:
+        raise DataError(
+            f"checksum mismatch for {path}: SHA-256 of its content is {digest}, expected {SHA256[stem]}. "
+            "The file is corrupt or not the original MNIST; restore it from ../shared/data/mnist."
+        )
+    return _parse_idx(raw, path.name)
+
+
+def load_split(split: str, n: int | None = None, device: str | torch.device = "cpu"
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as float32 in [0, 1] of shape (N, 1, 28, 28) and int64 labels, on ``device``.
+
+    ``n`` keeps only the first ``n`` examples (small profiles and tests).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    directory = str(data_dir())
+    prefix = "test" if split == "test" else "train"
+    images = _load_file(f"{prefix}_images", directory)
+    labels = _load_file(f"{prefix}_labels", directory)
+    if split == "train":
+        images, labels = images[:N_TRAIN], labels[:N_TRAIN]
+    elif split == "val":
+        images, labels = images[N_TRAIN:], labels[N_TRAIN:]
+    if n is not None:
+        if n < 1 or n > len(labels):
+            raise ValueError(f"n={n} examples requested from split {split!r}; allowed: 1..{len(labels)}")
+        images, labels = images[:n], labels[:n]
+    x = torch.from_numpy(images.copy()).to(device=device, dtype=torch.float32).div_(255.0).unsqueeze(1)
+    y = torch.from_numpy(labels.astype(np.int64)).to(device)
+    return x, y

@@ -1,0 +1,148 @@
+"""The result cache: every number in the book comes from a run stored here, with its provenance.
+
+Layout, one folder per run id (see :meth:`Config.run_id`):
+
+    results/runs/<run id>/config.json       the Config
+                         /metrics.csv       one row per epoch (losses, accuracies, lr, time)
+                         /summary.json      final accuracies, confusion matrices, provenance
+                         /weights.safetensors  (optional, fp16) the trained network
+    results/checkpoints/<run id>.pt         resume point of an unfinished run (not committed)
+
+A run folder is written under a temporary name and renamed into place, so a reader sees a whole
+result or none; an interrupted training resumes from its checkpoint.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from . import __version__
+from .config import ALGORITHM_VERSION, Config
+from .model import BPCNN, FFCNN
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def results_dir() -> Path:
+    """``$FFCNN_RESULTS`` if set, else ``results/`` of this checkout."""
+    env = os.environ.get("FFCNN_RESULTS")
+    return Path(env) if env else REPO / "results"
+
+
+@dataclass
+class Result:
+    """A finished run as stored: its config, per-epoch metrics and summary."""
+
+    config: Config
+    metrics: pd.DataFrame
+    summary: dict
+    path: Path
+
+    def __getitem__(self, key: str):
+        return self.summary["final"][key]
+
+    def load_model(self, device: str = "cpu") -> torch.nn.Module:
+        """The trained network, if the run kept its weights (``save_weights=True``)."""
+        path = self.path / "weights.safetensors"
+        if not path.exists():
+            raise FileNotFoundError(f"run {self.path.name} kept no weights; rerun with save_weights=True")
+        from safetensors.torch import load_file
+        c = self.config
+        model = FFCNN(c.filters, c.kernel, c.max_pool) if c.model == "ff" \
+            else BPCNN(c.filters, c.kernel, c.max_pool)
+        model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
+        return model.to(device).eval()
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def provenance(outcome) -> dict:
+    """Who made this number, where and how: commit, versions, device, precision, wall time."""
+    import numpy
+    return {
+        "git_commit": _git_commit(),
+        "algorithm_version": ALGORITHM_VERSION,
+        "versions": {"ffcnn_lib": __version__, "python": platform.python_version(), "torch": torch.__version__,
+                     "numpy": numpy.__version__, "pandas": pd.__version__},
+        "device": outcome.device,
+        "precision": outcome.precision,
+        "compiled": outcome.compiled,
+        "train_seconds": round(outcome.train_seconds, 2),
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seed": outcome.config.seed,
+    }
+
+
+def load(config: Config, root: Path | None = None) -> Result | None:
+    """The stored result of ``config``, or None if it has not been run."""
+    path = (root or results_dir()) / "runs" / config.run_id()
+    if not (path / "summary.json").exists():
+        return None
+    summary = json.loads((path / "summary.json").read_text())
+    return Result(Config.from_dict(summary["config"]), pd.read_csv(path / "metrics.csv"), summary, path)
+
+
+def _store(outcome, root: Path, save_weights: bool) -> Result:
+    run_id = outcome.config.run_id()
+    final_dir = root / "runs" / run_id
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=final_dir.parent))
+    summary = {"run_id": run_id, "config": outcome.config.to_dict(), "final": outcome.final,
+               "epochs_run": len(outcome.history), "provenance": provenance(outcome)}
+    (tmp / "config.json").write_text(json.dumps(outcome.config.to_dict(), indent=1))
+    pd.DataFrame(outcome.history).to_csv(tmp / "metrics.csv", index=False)
+    if save_weights:
+        from safetensors.torch import save_file
+        state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in outcome.model.state_dict().items()}
+        save_file(state, tmp / "weights.safetensors")
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
+    if final_dir.exists():  # a forced rerun replaces the old result only once the new one is whole
+        shutil.rmtree(final_dir)
+    os.replace(tmp, final_dir)
+    return load(outcome.config, root)  # type: ignore[return-value]
+
+
+def run_or_load(config: Config, *, device: str | None = "auto", force: bool = False, save_weights: bool = False,
+                time_budget_s: float | None = None, progress: bool = True, root: Path | None = None,
+                **train_kwargs) -> Result | None:
+    """The stored result of ``config`` if there is one (instant), else train it and store the result.
+
+    With ``time_budget_s`` an unfinished run leaves a checkpoint and returns None; the next call
+    resumes it. ``force`` retrains even if a result exists. Remaining keyword arguments go to
+    :func:`ffcnn_lib.train.train` (``fast``, ``compile``, ``goodness_every``...).
+    """
+    from .train import train
+
+    root = root or results_dir()
+    if not force:
+        cached = load(config, root)
+        if cached is not None:
+            return cached
+    ckpt = root / "checkpoints" / f"{config.run_id()}.pt"
+    if force and ckpt.exists():
+        ckpt.unlink()
+    outcome = train(config, device, checkpoint=ckpt, time_budget_s=time_budget_s, progress=progress,
+                    **train_kwargs)
+    if not outcome.complete:
+        return None
+    result = _store(outcome, root, save_weights)
+    ckpt.unlink(missing_ok=True)
+    return result

@@ -1,0 +1,73 @@
+"""The two ways of inference of Sec. 2.3: the linear classifier and goodness evaluation."""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, ContextManager
+
+import torch
+import torch.nn.functional as F
+
+from .labels import N_CLASSES, LabelEncoder
+from .model import BPCNN, FFCNN, goodness
+
+Precision = Callable[[], ContextManager]
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+@torch.no_grad()
+def linear_logits(model: FFCNN, encoder: LabelEncoder, x: torch.Tensor, batch_size: int = 1000,
+                  precision: Precision = contextlib.nullcontext) -> torch.Tensor:
+    """Classifier logits (N, 10) from layers 2..N on the neutral input: one pass per image."""
+    out = []
+    for s in _batches(len(x), batch_size):
+        with precision():
+            out.append(model.classifier(model.features(model.activations(encoder.neutral(x[s])))).float())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def goodness_scores(model: FFCNN, encoder: LabelEncoder, x: torch.Tensor, batch_size: int = 200,
+                    precision: Precision = contextlib.nullcontext) -> torch.Tensor:
+    """Goodness f_m = sum of z² over layers 2..N with label m superimposed, shape (N, 10) (Sec. 2.3).
+
+    All ten labels of a batch run in one batched pass. Layer 1 is affine in its input and the
+    overlay is ``keep*x + pattern[m]``, so ``conv1(overlay) = conv1(keep*x) + conv1_nobias(pattern[m])``:
+    the first convolution runs once per image and once per label instead of ten times per image.
+    """
+    conv1 = model.convs[0]
+    out = []
+    for s in _batches(len(x), batch_size):
+        with precision():
+            image_part = conv1(encoder.base(x[s]))                                    # (n, C, H, W)
+            label_part = F.conv2d(encoder.patterns.unsqueeze(1), conv1.weight, None,
+                                  conv1.stride, conv1.padding)                        # (10, C, H, W)
+            first = (image_part.unsqueeze(1) + label_part.unsqueeze(0)).flatten(0, 1)  # (n*10, C, H, W)
+            zs = model.activations(x=None, first=first)  # type: ignore[arg-type]
+            g = sum(goodness(z) for z in zs[1:])
+        out.append(g.view(-1, N_CLASSES))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def bp_logits(model: BPCNN, x: torch.Tensor, batch_size: int = 1000,
+              precision: Precision = contextlib.nullcontext) -> torch.Tensor:
+    out = []
+    for s in _batches(len(x), batch_size):
+        with precision():
+            out.append(model(x[s]).float())
+    return torch.cat(out)
+
+
+def accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of examples whose highest score is the true label."""
+    return (scores.argmax(1) == labels).float().mean().item()
+
+
+def confusion_matrix(scores: torch.Tensor, labels: torch.Tensor, n: int = N_CLASSES) -> torch.Tensor:
+    """Counts (true label, predicted label), shape (n, n) (Fig. 3B)."""
+    idx = labels.cpu() * n + scores.argmax(1).cpu()
+    return torch.bincount(idx, minlength=n * n).view(n, n)

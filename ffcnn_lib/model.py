@@ -1,0 +1,119 @@
+"""The FF-trained CNN of Sec. 2.2 and the backprop baseline of Sec. 3.1.
+
+Data flow through :class:`FFCNN` (one layer = conv -> ReLU):
+
+    x -> conv1 -> z1 -> norm -> [pool] -> detach -> conv2 -> z2 -> norm -> ... -> zN
+
+* goodness of layer l: ``sum(z_l ** 2)`` over its N_l = C*H*W neurons; threshold θ_l = N_l;
+* layer loss: binary cross-entropy of the logit ``goodness - θ`` (positive: 1, negative: 0);
+* no gradient crosses layers (the input of every layer is detached), so each layer learns from its
+  own loss only. The network loss sums the layer losses *without the first layer* (Sec. 2.2, App. B),
+  which therefore keeps its random initial weights unless ``include_first_layer`` is set;
+* the linear classifier sees the normalized activations of layers 2..N on the neutral input (Sec. 2.3).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+N_CLASSES = 10
+
+
+def layer_norm(z: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``y / sqrt(mean(y**2))`` over all neurons of a sample (Sec. 2.2): only the pattern passes on."""
+    return z / (z.float().pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt() + eps).to(z.dtype)
+
+
+def goodness(z: torch.Tensor) -> torch.Tensor:
+    """Sum of squared activations per sample, accumulated in float32 (Sec. 2.2)."""
+    return z.float().pow(2).sum(dim=(1, 2, 3))
+
+
+def ff_layer_loss(g: torch.Tensor, threshold: float, positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Discrimination loss and accuracy of one layer (Sec. 2.2).
+
+    ``sigmoid(g - θ)`` is the probability that the sample is positive; the loss is its binary
+    cross-entropy against ``positive`` (1 for positive data, 0 for negative) and the accuracy
+    counts ``sigmoid > 0.5`` agreeing with it.
+    """
+    logits = g - threshold
+    loss = F.binary_cross_entropy_with_logits(logits, positive)
+    acc = ((logits > 0) == (positive > 0.5)).float().mean()
+    return loss, acc
+
+
+def _conv_stack(filters: tuple[int, ...], kernel: int) -> nn.ModuleList:
+    channels = (1, *filters)
+    # "same" padding keeps every layer at 28x28, so the label wave is seen at every position.
+    return nn.ModuleList(nn.Conv2d(channels[i], channels[i + 1], kernel, padding=kernel // 2)
+                         for i in range(len(filters)))
+
+
+def layer_shapes(filters: tuple[int, ...], max_pool: bool, size: int = 28) -> list[tuple[int, int, int]]:
+    """(C, H, W) of each layer's activations; max pooling (App. C) halves H, W before the next conv."""
+    shapes = []
+    for i, c in enumerate(filters):
+        if max_pool and i > 0:
+            size //= 2
+        shapes.append((c, size, size))
+    return shapes
+
+
+class FFCNN(nn.Module):
+    """Convolutional layers trained with Forward-Forward, plus the linear classifier (Sec. 2.2, 2.3)."""
+
+    def __init__(self, filters: tuple[int, ...] = (128, 128, 128), kernel: int = 7, max_pool: bool = False):
+        super().__init__()
+        self.filters, self.kernel, self.max_pool = tuple(filters), kernel, max_pool
+        self.convs = _conv_stack(self.filters, kernel)
+        self.shapes = layer_shapes(self.filters, max_pool)
+        self.thresholds = [float(math.prod(s)) for s in self.shapes]  # θ = number of neurons
+        # Zero init as Loewe (2023): the classifier starts with no preference.
+        self.classifier = nn.Linear(sum(math.prod(s) for s in self.shapes[1:]), N_CLASSES, bias=False)
+        nn.init.zeros_(self.classifier.weight)
+
+    def next_input(self, z: torch.Tensor) -> torch.Tensor:
+        """What layer l+1 receives from layer l: normalized, optionally pooled, and detached."""
+        h = layer_norm(z.detach())
+        return F.max_pool2d(h, 2) if self.max_pool else h
+
+    def activations(self, x: torch.Tensor, first: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Post-ReLU activations z_l of every layer for input images x (N, 1, H, W).
+
+        ``first`` replaces layer 1's pre-activation (used by goodness inference, which computes it
+        once per image and adds the label's contribution).
+        """
+        zs = []
+        h = x
+        for i, conv in enumerate(self.convs):
+            pre = first if (i == 0 and first is not None) else conv(h)
+            z = F.relu(pre)
+            zs.append(z)
+            h = self.next_input(z)
+        return zs
+
+    def features(self, zs: list[torch.Tensor]) -> torch.Tensor:
+        """Classifier input: normalized activations of layers 2..N, flattened and concatenated."""
+        return torch.cat([layer_norm(z.detach()).flatten(1) for z in zs[1:]], dim=1)
+
+
+class BPCNN(nn.Module):
+    """The backprop baseline: the same conv stack with a linear head, trained end to end (Sec. 3.1)."""
+
+    def __init__(self, filters: tuple[int, ...] = (16, 16, 16), kernel: int = 5, max_pool: bool = False):
+        super().__init__()
+        self.max_pool = max_pool
+        self.convs = _conv_stack(tuple(filters), kernel)
+        c, h, w = layer_shapes(tuple(filters), max_pool)[-1]
+        self.head = nn.Linear(c * h * w, N_CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for i, conv in enumerate(self.convs):
+            if self.max_pool and i > 0:
+                h = F.max_pool2d(h, 2)
+            h = F.relu(conv(h))
+        return self.head(h.flatten(1))

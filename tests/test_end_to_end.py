@@ -1,0 +1,111 @@
+"""Tiny trainings on the CPU: learning, caching, resuming, reproducibility, the command line."""
+import json
+import time
+
+import pytest
+import torch
+
+from ffcnn_lib import Config, load, run_or_load
+from ffcnn_lib.__main__ import main
+from ffcnn_lib.train import train
+
+# ~1,000 steps of batch 10 on a 3x8-filter net: about 20 s on two CPU cores.
+TINY = Config(filters=8, kernel=5, batch_size=10, lr=3e-3, n_train=2000, n_val=1000, epochs=5)
+
+
+@pytest.fixture(scope="module")
+def tiny_result(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    t0 = time.perf_counter()
+    result = run_or_load(TINY, device="cpu", root=root, progress=False, save_weights=True)
+    return root, result, time.perf_counter() - t0
+
+
+def test_tiny_training_beats_chance_with_both_inference_methods(tiny_result):
+    _, result, _ = tiny_result
+    assert result["val_acc_linear"] > 0.7
+    # chance is 0.1 (3 sigma: 0.03 at 1,000 examples); goodness needs long training to reach the
+    # paper's level, see the book
+    assert result["val_acc_goodness"] > 0.14
+    m = result.metrics
+    assert list(m["epoch"]) == [1, 2, 3, 4, 5]
+    assert m["disc_acc_layer2"].iloc[-1] > 0.5
+    assert (m["loss_layer1"].diff().dropna() == 0).all() or m["disc_acc_layer1"].nunique() == 1
+
+
+def test_second_call_returns_the_cached_result_instantly(tiny_result):
+    root, first, _ = tiny_result
+    t0 = time.perf_counter()
+    again = run_or_load(TINY, device="cpu", root=root, progress=False)
+    assert time.perf_counter() - t0 < 1.0
+    assert again.summary == first.summary
+    prov = first.summary["provenance"]
+    for key in ("git_commit", "versions", "device", "train_seconds", "seed", "algorithm_version"):
+        assert key in prov
+    assert prov["versions"]["torch"] == torch.__version__
+
+
+def test_first_layer_keeps_its_initial_weights(tiny_result):
+    _, result, _ = tiny_result
+    trained = result.load_model()
+    torch.manual_seed(TINY.seed)
+    from ffcnn_lib.model import FFCNN
+    fresh = FFCNN(TINY.filters, TINY.kernel)
+    torch.testing.assert_close(trained.convs[0].weight, fresh.convs[0].weight, atol=1e-3, rtol=1e-3)  # fp16 storage
+    assert not torch.allclose(trained.convs[1].weight, fresh.convs[1].weight, atol=1e-3)
+
+
+SMALL = Config(filters=4, kernel=3, batch_size=20, lr=2e-3, n_train=400, n_val=200, epochs=4)
+
+
+def test_same_seed_same_numbers_and_resume_equals_uninterrupted(tmp_path):
+    a = train(SMALL, "cpu", progress=False)
+    b = train(SMALL, "cpu", progress=False)
+    assert a.final["val_acc_linear"] == b.final["val_acc_linear"]
+    drop = ("epoch_s",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in a.history] == \
+           [{k: v for k, v in r.items() if k not in drop} for r in b.history]
+    # stop after the first epoch (a budget too small for a second), then resume from the checkpoint
+    ckpt = tmp_path / "ck.pt"
+    part = train(SMALL, "cpu", progress=False, checkpoint=ckpt, time_budget_s=1e-3)
+    assert not part.complete and len(part.history) == 1 and ckpt.exists()
+    rest = train(SMALL, "cpu", progress=False, checkpoint=ckpt)
+    assert rest.complete
+    assert [{k: v for k, v in r.items() if k not in drop} for r in rest.history] == \
+           [{k: v for k, v in r.items() if k not in drop} for r in a.history]
+
+
+def test_interrupted_run_or_load_leaves_no_result_and_resumes(results_root):
+    assert run_or_load(SMALL, device="cpu", progress=False, time_budget_s=1e-3) is None
+    assert load(SMALL) is None
+    assert (results_root / "checkpoints" / f"{SMALL.run_id()}.pt").exists()
+    done = run_or_load(SMALL, device="cpu", progress=False)
+    assert done is not None and len(done.metrics) == SMALL.epochs
+    assert not (results_root / "checkpoints" / f"{SMALL.run_id()}.pt").exists()
+    assert not [p for p in (results_root / "runs").iterdir() if p.name.startswith(".")]
+
+
+def test_bp_baseline_trains(results_root):
+    cfg = Config.bp(filters=4, kernel=3, n_train=1000, n_val=300, epochs=2)
+    r = run_or_load(cfg, device="cpu", progress=False)
+    assert r["val_acc_bp"] > 0.6
+    assert {"train_loss", "train_acc", "val_acc"} <= set(r.metrics.columns)
+
+
+def test_cli_trains_and_reports(results_root, capsys):
+    rc = main(["train", "--filters", "4", "--kernel", "3", "--n-train", "200", "--n-val", "100",
+               "--epochs", "1", "--batch-size", "20", "--device", "cpu"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "val_acc_linear" in out and "val_acc_goodness" in out and out["device"].startswith("cpu")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kernel", "4"], "kernel size 4"),
+    (["--K", "1.5"], "K=1.5"),
+    (["--batch-size", "0"], "batch size 0"),
+])
+def test_cli_rejects_bad_values_before_training(args, message, capsys, results_root):
+    assert main(["train", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (results_root / "runs").exists()

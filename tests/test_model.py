@@ -1,0 +1,139 @@
+"""The FF-CNN pinned to the equations of Sec. 2.2-2.3 and App. B."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ffcnn_lib.cam import class_activation_maps
+from ffcnn_lib.inference import goodness_scores, linear_logits
+from ffcnn_lib.labels import LabelEncoder
+from ffcnn_lib.model import BPCNN, FFCNN, ff_layer_loss, goodness, layer_norm
+from ffcnn_lib.train import _ff_step_fn, lr_at
+
+
+def test_layer_norm_divides_by_root_mean_square():
+    z = torch.rand(3, 4, 5, 5) * torch.tensor([1.0, 10.0, 0.1]).view(3, 1, 1, 1)
+    out = layer_norm(z)
+    torch.testing.assert_close(out.pow(2).mean(dim=(1, 2, 3)), torch.ones(3))
+    expected = z / z.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(layer_norm(7 * z), out)  # only the pattern passes on
+
+
+def test_goodness_is_sum_of_squares():
+    z = torch.randn(2, 3, 4, 4)
+    torch.testing.assert_close(goodness(z), (z ** 2).flatten(1).sum(1))
+
+
+def test_layer_loss_is_bce_of_goodness_minus_threshold():
+    g = torch.tensor([110.0, 95.0, 102.0, 90.0])
+    positive = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    theta = 100.0
+    loss, acc = ff_layer_loss(g, theta, positive)
+    p = torch.sigmoid(g - theta)
+    expected = -(torch.log(p[:2]).sum() + torch.log(1 - p[2:]).sum()) / 4
+    torch.testing.assert_close(loss, expected)
+    # sigmoid > 0.5 means "positive": right for 110 (pos) and 90 (neg), wrong for 95 and 102
+    assert acc.item() == pytest.approx(0.5)
+
+
+def test_threshold_is_number_of_neurons():
+    m = FFCNN((4, 6, 8), kernel=3)
+    assert m.thresholds == [4 * 784, 6 * 784, 8 * 784]
+    assert m.classifier.in_features == (6 + 8) * 784
+    pooled = FFCNN((4, 6, 8), kernel=3, max_pool=True)
+    assert pooled.shapes == [(4, 28, 28), (6, 14, 14), (8, 7, 7)]
+    assert pooled.thresholds == [4 * 784, 6 * 196, 8 * 49]
+
+
+def test_padding_keeps_image_size():
+    m = FFCNN((4, 4, 4), kernel=7)
+    zs = m.activations(torch.rand(2, 1, 28, 28))
+    assert [tuple(z.shape[1:]) for z in zs] == [(4, 28, 28)] * 3
+
+
+def test_no_gradient_crosses_layers():
+    m = FFCNN((4, 4, 4), kernel=3)
+    zs = m.activations(torch.rand(2, 1, 28, 28))
+    goodness(zs[2]).sum().backward()
+    assert m.convs[0].weight.grad is None and m.convs[1].weight.grad is None
+    assert m.convs[2].weight.grad is not None
+
+
+@pytest.mark.parametrize("include_first", [False, True])
+def test_first_layer_excluded_from_loss_stays_untrained(include_first):
+    m = FFCNN((4, 4, 4), kernel=3)
+    enc = LabelEncoder("set1", 0.35)
+    step = _ff_step_fn(m, enc, include_first)
+    x, y = torch.rand(8, 1, 28, 28), torch.arange(8)
+    loss, stats = step(x, y, (y + 1) % 10)
+    loss.backward()
+    assert (m.convs[0].weight.grad is not None) == include_first
+    assert m.convs[1].weight.grad is not None and m.convs[2].weight.grad is not None
+    # the network loss is the sum of the included layer losses (stats: 3 losses, 3 accs, combined, ...)
+    first = 0 if include_first else 1
+    torch.testing.assert_close(stats[6], stats[first:3].sum())
+
+
+def test_classifier_learns_from_detached_activations_only():
+    m = FFCNN((4, 4, 4), kernel=3)
+    m.classifier.weight.data.normal_()
+    step = _ff_step_fn(m, LabelEncoder("set1", 0.35), include_first=False)
+    x, y = torch.rand(8, 1, 28, 28), torch.arange(8)
+    _, _ = step(x, y, (y + 1) % 10)
+    logits = m.classifier(m.features(m.activations(x)))
+    F.cross_entropy(logits, y).backward()
+    assert all(c.weight.grad is None for c in m.convs)
+    assert m.classifier.weight.grad is not None
+
+
+def test_lr_linear_cooldown():
+    lr, E = 5e-5, 200
+    assert [lr_at(e, lr, E) for e in (1, 50, 100, 101)] == pytest.approx([lr] * 4)
+    for e in (102, 150, 200):
+        assert lr_at(e, lr, E) == pytest.approx(2 * lr / E * (1 + E - e))
+    assert lr_at(200, lr, E) == pytest.approx(2 * lr / E)
+    assert all(lr_at(e + 1, lr, E) <= lr_at(e, lr, E) for e in range(1, E))
+    assert all(lr_at(e, 1.0, 5) <= 1.0 for e in range(1, 6))  # odd E: no step above lr
+
+
+@pytest.mark.parametrize("label_set", ["set1", "onehot"])
+def test_batched_goodness_inference_equals_ten_separate_passes(label_set):
+    m = FFCNN((4, 5, 6), kernel=5)
+    enc = LabelEncoder(label_set, 0.35)
+    x = torch.rand(7, 1, 28, 28)
+    fast = goodness_scores(m, enc, x, batch_size=3)
+    slow = torch.stack([sum(goodness(z) for z in m.activations(enc.overlay(x, torch.full((7,), lab)))[1:])
+                        for lab in range(10)], dim=1)
+    torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-3)
+
+
+def test_cam_sums_to_classifier_logit():
+    m = FFCNN((4, 5, 6), kernel=3)
+    m.classifier.weight.data.normal_()
+    enc = LabelEncoder("set1", 0.35)
+    x = torch.rand(3, 1, 28, 28)
+    target = torch.tensor([1, 2, 7])
+    maps = class_activation_maps(m, enc, x, target)
+    logits = linear_logits(m, enc, x)
+    torch.testing.assert_close(maps["combined"].sum((1, 2)), logits[torch.arange(3), target], rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(maps["layer2"] + maps["layer3"], maps["combined"])
+
+
+def test_cam_with_pooling_keeps_totals():
+    m = FFCNN((4, 5, 6), kernel=3, max_pool=True)
+    m.classifier.weight.data.normal_()
+    enc = LabelEncoder("set1", 0.35)
+    x = torch.rand(2, 1, 28, 28)
+    maps = class_activation_maps(m, enc, x)
+    assert maps["combined"].shape == (2, 28, 28) and maps["layer3"].shape == (2, 7, 7)
+    logits = linear_logits(m, enc, x)
+    torch.testing.assert_close(maps["combined"].sum((1, 2)), logits.max(1).values, rtol=1e-4, atol=1e-3)
+
+
+def test_bp_model_shapes():
+    m = BPCNN((16, 16, 16), kernel=5)
+    assert m(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert m.head.in_features == 16 * 784
+    assert BPCNN((4, 4, 4), 3, max_pool=True).head.in_features == 4 * 49
