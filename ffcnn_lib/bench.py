@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     name = device_name(dev)
     peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
     rows = []
-    variants = [("eager fp32", False)] + ([("bf16 + channels_last + compile", True)] if cuda else [])
+    variants = [("eager fp32 (TF32 off)", False)] + ([("bf16 + channels_last + compile", True)] if cuda else [])
     for label, fast in variants:
         s = time_steps(config, dev, fast, steps, warmup=20 if fast else 5)
         tflops = flops / s / 1e12

@@ -90,10 +90,12 @@ class _Run:
             self.model = BPCNN(config.filters, config.kernel, config.max_pool)
             groups = [{"params": self.model.parameters(), "lr": config.lr, "base_lr": config.lr}]
         self.model.to(device)
+        if device.type == "cuda":
+            # PyTorch runs cuDNN convolutions in TF32 by default; the reference path is true fp32.
+            torch.backends.cuda.matmul.allow_tf32 = self.fast
+            torch.backends.cudnn.allow_tf32 = self.fast
+            torch.backends.cudnn.benchmark = self.fast
         if self.fast:
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-            torch.backends.cudnn.benchmark = True
             self.model.to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(groups, fused=device.type == "cuda")
         self.epoch, self.history, self.seconds = 0, [], 0.0
