@@ -20,11 +20,21 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.deps-* && touch $@
 
-test: $(STAMP)  ## unit tests, tiny CPU end-to-end trainings
-	$(PY) -m pytest -q
+PROFILE ?= auto
+FORCE   ?=
+NBVAL   := --nbval-lax --nbval-sanitize-with book/nbval_sanitize.cfg --nbval-cell-timeout 600
 
-reproduce: $(STAMP)  ## regenerate results for the small CPU profile
-	$(PY) -m ffcnn_lib train --filters 16 --kernel 5 --n-train 5000 --n-val 2000 --epochs 5 --lr 1e-3
+test: $(STAMP)  ## unit tests, tiny CPU trainings, and every notebook under nbval
+	$(PY) -m pytest -q tests book $(NBVAL)
+
+reproduce: $(STAMP)  ## results + figures + HTML book (PROFILE=auto|smoke|short|paper, FORCE=1 retrains)
+	$(PY) -m ffcnn_lib.book --profile $(PROFILE) $(if $(FORCE),--force)
+
+book: $(STAMP)  ## execute the notebooks and render the book from the cached results only
+	$(PY) -m ffcnn_lib.book --profile $(PROFILE) --skip-train
+
+bench: $(STAMP)  ## training-speed benchmark (full config on CUDA, small on CPU)
+	$(PY) -m ffcnn_lib.bench
 
 clean:  ## remove the venv, caches and unfinished checkpoints (committed results stay)
 	rm -rf $(VENV) .pytest_cache results/checkpoints book/_build

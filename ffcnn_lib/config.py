@@ -37,6 +37,7 @@ class Config:
     n_train: int = N_TRAIN              # first n of the 50,000 training images (small profiles)
     n_val: int = 10_000                 # first n of the 10,000 validation images
     report_test: bool = False           # evaluate on the test set: headline runs only
+    n_test: int = 10_000                # first n of the 10,000 test images (small profiles)
     tags: tuple[str, ...] = field(default=(), compare=False)  # free-form, not part of the identity
 
     def __post_init__(self) -> None:
@@ -72,6 +73,8 @@ class Config:
             raise ValueError(f"n_train={self.n_train} must be in 1..{N_TRAIN}")
         if not 1 <= self.n_val <= 10_000:
             raise ValueError(f"n_val={self.n_val} must be in 1..10000")
+        if not 1 <= self.n_test <= 10_000:
+            raise ValueError(f"n_test={self.n_test} must be in 1..10000")
         if self.batch_size > self.n_train:
             raise ValueError(f"batch size {self.batch_size} exceeds n_train={self.n_train}")
 

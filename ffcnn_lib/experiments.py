@@ -13,6 +13,7 @@ result or none; an interrupted training resumes from its checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -25,6 +26,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no cross-process lock
+    fcntl = None  # type: ignore[assignment]
 
 from . import __version__
 from .config import ALGORITHM_VERSION, Config
@@ -105,6 +111,7 @@ def _store(outcome, root: Path, save_weights: bool) -> Result:
     final_dir = root / "runs" / run_id
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=final_dir.parent))
+    tmp.chmod(0o755)  # mkdtemp's 0700 would hide the run from other users of a shared cache
     summary = {"run_id": run_id, "config": outcome.config.to_dict(), "final": outcome.final,
                "epochs_run": len(outcome.history), "provenance": provenance(outcome)}
     (tmp / "config.json").write_text(json.dumps(outcome.config.to_dict(), indent=1))
@@ -137,12 +144,41 @@ def run_or_load(config: Config, *, device: str | None = "auto", force: bool = Fa
         if cached is not None:
             return cached
     ckpt = root / "checkpoints" / f"{config.run_id()}.pt"
-    if force and ckpt.exists():
-        ckpt.unlink()
-    outcome = train(config, device, checkpoint=ckpt, time_budget_s=time_budget_s, progress=progress,
-                    **train_kwargs)
-    if not outcome.complete:
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    with _run_lock(ckpt.with_name(f"{config.run_id()}.lock")):
+        # Another process may have finished this run while we waited for the lock.
+        cached = None if force else load(config, root)
+        if cached is not None:
+            return cached
+        if force and ckpt.exists():
+            ckpt.unlink()
+        outcome = train(config, device, checkpoint=ckpt, time_budget_s=time_budget_s, progress=progress,
+                        **train_kwargs)
+        if not outcome.complete:
+            return None
+        result = _store(outcome, root, save_weights)
+        ckpt.unlink(missing_ok=True)
+        return result
+
+
+@contextlib.contextmanager
+def _run_lock(path: Path):
+    """An exclusive lock on one run, so two processes (Dask workers, users) never train it twice."""
+    with open(path, "a") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def load_partial(config: Config, root: Path | None = None) -> tuple[pd.DataFrame, dict] | None:
+    """Per-epoch metrics and provenance of an *unfinished* run recorded in ``results/partial/``
+    (a long run whose machine was taken back before it finished), or None."""
+    base = (root or results_dir()) / "partial"
+    csv, info = base / f"{config.run_id()}.metrics.csv", base / f"{config.run_id()}.json"
+    if not (csv.exists() and info.exists()):
         return None
-    result = _store(outcome, root, save_weights)
-    ckpt.unlink(missing_ok=True)
-    return result
+    return pd.read_csv(csv), json.loads(info.read_text())

@@ -192,7 +192,7 @@ def _final_evaluation(run: _Run) -> dict:
     out: dict = {}
     splits = [("val", run.xv, run.yv)]
     if run.config.report_test:
-        splits.append(("test", *load_split("test", device=run.device)))
+        splits.append(("test", *load_split("test", run.config.n_test, device=run.device)))
     for split, x, y in splits:
         for m in methods:
             if run.device.type == "cuda":
@@ -257,7 +257,7 @@ def train(config: Config, device: str | None = "auto", *, fast: bool | None = No
         run.model.eval()
         if config.model == "ff":
             row["val_acc_linear"] = inference.accuracy(_val_scores(run, run.xv, "linear"), run.yv)
-            due = epoch % every == 0 or epoch == config.epochs
+            due = epoch % every == 0 and epoch < config.epochs  # the last epoch's comes from the final evaluation
             row["val_acc_goodness"] = inference.accuracy(_val_scores(run, run.xv, "goodness"), run.yv) \
                 if due else math.nan
         else:
@@ -280,5 +280,7 @@ def train(config: Config, device: str | None = "auto", *, fast: bool | None = No
                            use_compile, run.seconds)
     bar.close()
     final = _final_evaluation(run)
+    if config.model == "ff":
+        run.history[-1]["val_acc_goodness"] = final["val_acc_goodness"]
     return Outcome(config, run.model, run.history, True, device_name(dev), run.precision_name,
                    use_compile, run.seconds, final)

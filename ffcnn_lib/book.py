@@ -1,0 +1,98 @@
+"""Build the book: ``python -m ffcnn_lib.book --profile auto`` (``make reproduce``).
+
+1. Make sure every artifact has its runs in ``results/`` (training only what is missing, see
+   :func:`ffcnn_lib.sweeps.collect`), so the notebooks themselves only load and plot.
+2. Execute each notebook of ``book/`` with papermill into ``book/_build/src/`` (the sources stay
+   clean), hiding the injected-parameters cell.
+3. Render ``book/_build/src`` with Jupyter Book 1 into ``book/_build/html`` without executing again,
+   strictly (warnings are errors).
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .sweeps import ARTIFACTS, PROFILES, collect, resolve_profile
+
+BOOK = Path(__file__).resolve().parent.parent / "book"
+BUILD = BOOK / "_build"
+SRC = BUILD / "src"
+
+
+def train_all(profile: str, force: bool, device: str = "auto") -> None:
+    """Fill the result cache for every artifact (``force`` retrains runs of the chosen profile;
+    with ``auto`` only artifacts that fall back to ``smoke`` are retrained)."""
+    for artifact in ARTIFACTS:
+        name = resolve_profile(artifact, profile)
+        again = force and (profile != "auto" or name == "smoke")
+        t0 = time.perf_counter()
+        df = collect(artifact, name, force=again, device=device, progress=False)
+        print(f"  {artifact:9s} {name:6s} {len(df):3d} runs  {time.perf_counter() - t0:6.1f} s", flush=True)
+
+
+def execute_notebooks(profile: str, only: list[str] | None = None) -> list[Path]:
+    import nbformat
+    import papermill
+
+    SRC.mkdir(parents=True, exist_ok=True)
+    done = []
+    for nb in sorted(BOOK.glob("*.ipynb")):
+        if only and nb.stem not in only:
+            continue
+        out = SRC / nb.name
+        t0 = time.perf_counter()
+        papermill.execute_notebook(str(nb), str(out), parameters={"profile": profile}, kernel_name="python3",
+                                   cwd=str(BOOK), progress_bar=False, log_output=False)
+        executed = nbformat.read(out, as_version=4)
+        for cell in executed.cells:  # the reader needs the parameters, not papermill's copy of them
+            tags = cell.get("metadata", {}).get("tags", [])
+            if "injected-parameters" in tags and "remove-cell" not in tags:
+                cell["metadata"]["tags"] = [*tags, "remove-cell"]
+        nbformat.write(executed, out)
+        print(f"  {nb.name:40s} {time.perf_counter() - t0:6.1f} s", flush=True)
+        done.append(out)
+    return done
+
+
+def render() -> Path:
+    for f in BOOK.iterdir():
+        if f.suffix in {".md", ".yml", ".bib"} or (f.is_dir() and f.name in {"images", "_static"}):
+            target = SRC / f.name
+            if f.is_dir():
+                shutil.copytree(f, target, dirs_exist_ok=True)
+            else:
+                shutil.copy(f, target)
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(SRC), "--path-output", str(BOOK),
+           "--warningiserror", "--keep-going", "--quiet"]
+    subprocess.run(cmd, check=True)
+    return BUILD / "html" / "index.html"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ffcnn_lib.book", description=__doc__)
+    p.add_argument("--profile", default="auto", choices=["auto", *PROFILES])
+    p.add_argument("--force", action="store_true", help="retrain (see train_all)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--skip-train", action="store_true", help="only execute and render (results must exist)")
+    p.add_argument("--only", nargs="*", help="execute only these notebooks (stems)")
+    p.add_argument("--no-html", action="store_true")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    if not args.skip_train:
+        print(f"results (profile {args.profile}):", flush=True)
+        train_all(args.profile, args.force, args.device)
+    print("notebooks:", flush=True)
+    execute_notebooks(args.profile, args.only)
+    if not args.no_html:
+        index = render()
+        print(f"book: {index}")
+    print(f"done in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

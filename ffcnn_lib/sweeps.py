@@ -1,0 +1,191 @@
+"""The paper's experiments as lists of configs, run under a profile, collected into tables.
+
+An *artifact* is one figure or table of the paper (``fig3a``, ``table1``...). It is defined once, at
+the paper's settings (:data:`ARTIFACTS`); a *profile* scales those settings to a budget:
+
+* ``smoke``: widths / 8, 1,000 training, 500 validation and 1,000 test images, 2 epochs, FF learning
+  rates x20 so that something is learnt. Exercises the whole pipeline on a 2-core CPU in minutes; its numbers say
+  nothing about the paper's claims.
+* ``short``: the paper's widths and data, 20 epochs, one seed: sized for one GPU.
+* ``paper``: the paper's exact settings (200 epochs), five seeds for validation curves (Sec. 2.2).
+
+``collect(artifact, "auto")`` uses, per artifact, the most faithful profile whose runs are all in
+the result cache (paper, else short), and otherwise trains what is missing under ``smoke``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import pandas as pd
+
+from .config import Config
+from .experiments import load, run_or_load
+
+PROFILES = ("smoke", "short", "paper")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    epochs: int | None          # None: keep the config's (the paper's 200)
+    n_train: int | None
+    n_val: int | None
+    width_divisor: int = 1
+    lr_factor: float = 1.0
+    seeds: tuple[int, ...] = (0,)
+    goodness_every: int | None = None  # validation by goodness every n epochs (None: ~20 points)
+    n_test: int | None = None
+
+    def apply(self, config: Config, seed: int) -> Config:
+        """``config`` (at paper settings) scaled to this profile, for one seed."""
+        changes: dict = {"seed": seed}
+        if self.epochs is not None:
+            changes["epochs"] = self.epochs
+        if self.n_train is not None:
+            changes["n_train"] = self.n_train
+            changes["batch_size"] = min(config.batch_size, self.n_train)
+        if self.n_val is not None:
+            changes["n_val"] = self.n_val
+        if self.width_divisor != 1:
+            changes["filters"] = tuple(max(2, f // self.width_divisor) for f in config.filters)
+        if self.n_test is not None:
+            changes["n_test"] = self.n_test
+        if self.lr_factor != 1.0 and config.model == "ff":  # BP's 1e-3 already learns in few steps
+            changes["lr"] = config.lr * self.lr_factor
+            changes["classifier_lr"] = min(1e-2, config.classifier_lr * self.lr_factor)
+        return config.replace(**changes)
+
+
+PROFILE = {
+    "smoke": Profile("smoke", epochs=2, n_train=1000, n_val=500, width_divisor=8, lr_factor=20.0,
+                     goodness_every=1000, n_test=1000),
+    "short": Profile("short", epochs=20, n_train=None, n_val=None, seeds=(0,), goodness_every=5),
+    "paper": Profile("paper", epochs=None, n_train=None, n_val=None, seeds=(0, 1, 2, 3, 4), goodness_every=10),
+}
+
+
+def _ff(filters=128, kernel=7, **kw) -> Config:
+    return Config(filters=filters, kernel=kernel, **kw)
+
+
+# Each artifact at the paper's settings. Grids the paper does not state are marked "chosen".
+ARTIFACTS: dict[str, Callable[[], list[Config]]] = {
+    # Sec. 3.1: the best configuration, evaluated on the test set.
+    "headline": lambda: [_ff(report_test=True)],
+    # Fig. 3A: FF (goodness) vs BP against filters per layer, 7x7, batch 50.
+    "fig3a": lambda: [_ff(f) for f in (16, 32, 64, 128)] + [Config.bp(filters=f, kernel=7) for f in (16, 32, 64, 128)],
+    # Fig. 4A: batch size x filter size at 64 filters (batch grid chosen: the paper names 25 and 50).
+    "fig4a": lambda: [_ff(64, k, batch_size=b) for k in (3, 5, 7) for b in (10, 25, 50, 100)],
+    # Fig. 4B: filters per layer x filter size at batch 50.
+    "fig4b": lambda: [_ff(f, k) for k in (3, 5, 7) for f in (16, 32, 64, 128)],
+    # Table 1: linear classifier vs goodness.
+    "table1": lambda: [_ff(128, 7), _ff(128, 5), _ff(128, 3, batch_size=25)],
+    # Fig. 5: label intensity K for 32/64/128 filters 7x7, batch 25 and 50 (K grid chosen).
+    "fig5": lambda: [_ff(f, 7, batch_size=b, K=K) for f in (32, 64, 128) for b in (25, 50)
+                     for K in (0.1, 0.2, 0.35, 0.5, 0.65, 0.8)],
+    # Fig. 6, 7: CAMs of a 16-filter 5x5 network, batch 50 (weights kept).
+    "cam": lambda: [_ff(16, 5)],
+    # Table 2 (App. A): label set 1 vs set 2.
+    "table2": lambda: [_ff(f, k, batch_size=b, label_set=s) for f, k, b in ((32, 3, 50), (32, 7, 25), (64, 3, 50),
+                                                                              (128, 3, 50)) for s in ("set1", "set2")],
+    # Fig. 9 (App. B): the first layer in the loss or not, best configuration.
+    "fig9": lambda: [_ff(include_first_layer=v) for v in (False, True)],
+    # Table 3 (App. C): max pooling between conv layers, batch 50, linear classifier.
+    "table3": lambda: [_ff(f, k, max_pool=p) for f, k in ((128, 7), (16, 5), (64, 3), ((32, 64, 128), 7),
+                                                          ((16, 32, 64), 7)) for p in (False, True)],
+    # Sec. 3.1: the BP baseline at its best settings.
+    "bp": lambda: [Config.bp()],
+}
+# Artifacts whose figures need the trained network, not only its numbers.
+KEEP_WEIGHTS = {"cam", "headline"}
+
+
+def configs(artifact: str, profile: str) -> list[tuple[Config, Config]]:
+    """(paper config, config as run) for every run of ``artifact`` under ``profile``."""
+    if artifact not in ARTIFACTS:
+        raise ValueError(f"unknown artifact {artifact!r}; allowed: {', '.join(ARTIFACTS)}")
+    if profile not in PROFILE:
+        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)} or auto")
+    p = PROFILE[profile]
+    seeds = p.seeds if artifact != "cam" else p.seeds[:1]
+    return [(c, p.apply(c, s)) for c in ARTIFACTS[artifact]() for s in seeds]
+
+
+def available_profile(artifact: str) -> str | None:
+    """The most faithful profile whose runs of ``artifact`` are all cached (paper, then short)."""
+    for name in ("paper", "short"):
+        if all(load(run) is not None for _, run in configs(artifact, name)):
+            return name
+    return None
+
+
+def resolve_profile(artifact: str, profile: str = "auto") -> str:
+    return (available_profile(artifact) or "smoke") if profile == "auto" else profile
+
+
+def _row(artifact: str, profile: str, paper: Config, result) -> dict:
+    c, prov, final = result.config, result.summary["provenance"], result.summary["final"]
+    row = {"artifact": artifact, "profile": profile, "run_id": result.path.name, "model": paper.model,
+           "filters": "-".join(map(str, paper.filters)), "kernel": paper.kernel, "batch_size": paper.batch_size,
+           "K": paper.K, "label_set": paper.label_set, "max_pool": paper.max_pool,
+           "include_first_layer": paper.include_first_layer, "seed": c.seed,
+           "run_filters": "-".join(map(str, c.filters)), "epochs": c.epochs, "n_train": c.n_train,
+           "device": prov["device"], "precision": prov["precision"], "train_seconds": prov["train_seconds"],
+           "git_commit": prov["git_commit"]}
+    row.update({k: v for k, v in final.items() if "confusion" not in k})
+    return row
+
+
+def collect(artifact: str, profile: str = "auto", *, train_missing: bool = True, force: bool = False,
+            device: str = "auto", progress: bool = True) -> pd.DataFrame:
+    """One row per run of ``artifact`` (config at paper settings, accuracies, provenance).
+
+    ``profile="auto"``: the best cached profile, else ``smoke`` (see module docstring).
+    Runs missing from the cache are trained if ``train_missing``, else raise ``LookupError``.
+    """
+    name = resolve_profile(artifact, profile)
+    p = PROFILE[name]
+    rows = []
+    for paper, run in configs(artifact, name):
+        keep = artifact in KEEP_WEIGHTS
+        result = None if force else load(run)
+        if result is not None and keep and not (result.path / "weights.safetensors").exists():
+            result = None  # cached by another artifact without its weights: this one needs them
+        if result is None and (train_missing or force):
+            result = run_or_load(run, device=device, force=True, progress=progress, save_weights=keep,
+                                 goodness_every=p.goodness_every)
+        if result is None:
+            raise LookupError(f"{artifact}: run {run.run_id()} ({name} profile) is not in the result cache")
+        rows.append(_row(artifact, name, paper, result))
+    return pd.DataFrame(rows)
+
+
+def load_result(artifact: str, profile: str = "auto", index: int = 0):
+    """The stored :class:`~ffcnn_lib.experiments.Result` of one run of ``artifact`` (first by default)."""
+    name = resolve_profile(artifact, profile)
+    result = load(configs(artifact, name)[index][1])
+    if result is None:
+        collect(artifact, name)
+        result = load(configs(artifact, name)[index][1])
+    return result
+
+
+def mean_std(df: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Mean, sample standard deviation (ddof=1; NaN for one seed) and number of seeds per group."""
+    g = df.groupby(by, sort=False)[metrics]
+    out = g.mean().add_suffix("_mean").join(g.std(ddof=1).add_suffix("_std")).join(g.size().rename("n_seeds"))
+    return out.reset_index()
+
+
+def describe(df: pd.DataFrame) -> str:
+    """One line of provenance for a figure: profile, epochs, seeds, devices, compute used."""
+    seeds = sorted(df["seed"].unique())
+    devices = ", ".join(sorted(df["device"].unique()))
+    total = df["train_seconds"].sum()
+    minutes = f"{total / 60:.1f} min" if total >= 60 else f"{total:.0f} s"
+    epochs = "/".join(str(e) for e in sorted(df["epochs"].unique()))
+    return (f"profile {df['profile'].iloc[0]}: {len(df)} runs, {epochs} epochs, "
+            f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}), "
+            f"{math.ceil(df['n_train'].max())} training images; device {devices}; training time {minutes} in total")
