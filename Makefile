@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 DEPS_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 STAMP  := $(VENV)/.deps-$(DEPS_HASH)
 
-.PHONY: help test reproduce book bench clean venv
+.PHONY: help test reproduce book bench browser-check clean venv
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -32,6 +32,9 @@ reproduce: $(STAMP)  ## results + figures + HTML book (PROFILE=auto|smoke|short|
 
 book: $(STAMP)  ## execute the notebooks and render the book from the cached results only
 	$(PY) -m ffcnn_lib.book --profile $(PROFILE) --skip-train
+
+browser-check: $(STAMP)  ## open the built book in headless Chromium (apt: chromium chromium-driver)
+	$(PY) tests/browser_check.py
 
 bench: $(STAMP)  ## training-speed benchmark (full config on CUDA, small on CPU)
 	$(PY) -m ffcnn_lib.bench
