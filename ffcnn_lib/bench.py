@@ -38,32 +38,43 @@ def step_flops(config: Config) -> float:
     return total
 
 
-def time_steps(config: Config, device: torch.device, fast: bool, steps: int, warmup: int) -> float:
-    """Seconds per training step (median of 3 timed blocks) after ``warmup`` steps."""
-    run = _Run(config.replace(n_val=10), device, fast, None)
-    step = _ff_step_fn(run.model, run.encoder, config.include_first_layer)
+def time_steps(configs: list[Config], device: torch.device, fast: bool, steps: int, warmup: int) -> float:
+    """Seconds per training step of ``configs`` stacked (median of 3 timed blocks) after ``warmup`` steps."""
+    run = _Run([c.replace(n_val=10) for c in configs], device, fast, None)
+    step = _ff_step_fn(run.model, run.config.include_first_layer)
     if fast:
         step = torch.compile(step)
-    b = config.batch_size
+    b, n = run.config.batch_size, run.config.n_train
 
-    def block(n: int, offset: int) -> float:
+    def block(count: int, offset: int) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        for i in range(n):
-            s = ((offset + i) * b) % (config.n_train - b)
-            x, y = run.x[s:s + b], run.y[s:s + b]
+        for i in range(count):
+            s = ((offset + i) * b) % (n - b)
+            idx = torch.arange(s, s + b, device=device).unsqueeze(1).expand(b, len(configs))
+            x, y = run.x[idx], run.y[idx]
+            neg = torch.stack([negative_labels(y[:, r], g) for r, g in enumerate(run.gens)], 1)
             with run.precision():
-                loss, _ = step(x, y, negative_labels(y, run.gen))
+                loss, _ = step(x, y, neg)
             run.opt.zero_grad(set_to_none=True)
             loss.backward()
             run.opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        return (time.perf_counter() - t0) / n
+        return (time.perf_counter() - t0) / count
 
     block(warmup, 0)
     return sorted(block(steps, warmup + k * steps) for k in range(3))[1]
+
+
+def multirun_ratio(device: torch.device, fast: bool, runs: int, steps: int) -> dict:
+    """Aggregate throughput of ``runs`` stacked 16-filter 5x5 networks vs the same runs one after another."""
+    small = Config(filters=16, kernel=5)
+    one = time_steps([small], device, fast, steps, warmup=20 if fast else 3)
+    many = time_steps([small.replace(seed=s) for s in range(runs)], device, fast, steps, warmup=20 if fast else 3)
+    return {"runs": runs, "config": "16x16x16 k5 b50", "ms_per_step_single": one * 1e3,
+            "ms_per_step_stacked": many * 1e3, "throughput_ratio": runs * one / many}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kernel", type=int, default=None, help="default: 7 on CUDA, 5 on CPU")
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--steps", type=int, default=None, help="timed steps per block (3 blocks)")
+    p.add_argument("--runs", type=int, default=None, help="stacked runs for the multi-run ratio (default 8 on CUDA, 2 on CPU)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="folder for the JSON record (default results/benchmarks)")
     args = p.parse_args(argv)
@@ -87,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     variants = [("eager fp32 (TF32 off)", False)] + ([("bf16 + channels_last + compile", True)] if cuda else [])
     for label, fast in variants:
-        s = time_steps(config, dev, fast, steps, warmup=20 if fast else 5)
+        s = time_steps([config], dev, fast, steps, warmup=20 if fast else 5)
         tflops = flops / s / 1e12
         rows.append({"variant": label, "ms_per_step": s * 1e3, "epoch_s": s * (config.n_train // config.batch_size),
                      "run_200_epochs_min": s * (config.n_train // config.batch_size) * 200 / 60,
@@ -101,8 +113,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['tflops']:8.2f} {frac:>8s}")
     if len(rows) == 2:
         print(f"speed-up of the fast path: {rows[0]['ms_per_step'] / rows[1]['ms_per_step']:.1f}x")
+    multi = multirun_ratio(dev, cuda, args.runs or (8 if cuda else 2), steps)
+    print(f"multi-run: {multi['runs']} stacked {multi['config']} networks, {multi['ms_per_step_stacked']:.2f} ms/step "
+          f"vs {multi['ms_per_step_single']:.2f} ms/step alone: {multi['throughput_ratio']:.2f}x the throughput "
+          f"of running them one after another")
     record = {"device": name, "config": config.to_dict(), "gflop_per_step": flops / 1e9, "peak_tflops": peak,
-              "rows": rows, "versions": {"torch": torch.__version__, "python": platform.python_version()},
+              "rows": rows, "multirun": multi,
+              "versions": {"torch": torch.__version__, "python": platform.python_version()},
               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out = Path(args.out) if args.out else results_dir() / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -94,6 +95,7 @@ def provenance(outcome) -> dict:
         "train_seconds": round(outcome.train_seconds, 2),
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seed": outcome.config.seed,
+        "stacked_runs": outcome.stacked,  # networks trained side by side (train_seconds is their total)
     }
 
 
@@ -159,6 +161,36 @@ def run_or_load(config: Config, *, device: str | None = "auto", force: bool = Fa
         result = _store(outcome, root, save_weights)
         ckpt.unlink(missing_ok=True)
         return result
+
+
+def run_or_load_many(configs: list[Config], *, device: str | None = "auto", force: bool = False,
+                     save_weights: bool = False, time_budget_s: float | None = None, progress: bool = True,
+                     root: Path | None = None, **train_kwargs) -> list[Result | None]:
+    """:func:`run_or_load` for configs that differ only in seed and K: the missing ones are trained
+    side by side in one pass (:func:`ffcnn_lib.train.train_many`), each stored as its own result."""
+    from .train import train_many
+
+    root = root or results_dir()
+    todo = [c for c in dict.fromkeys(configs) if force or load(c, root) is None]
+    if len(todo) == 1:
+        run_or_load(todo[0], device=device, force=force, save_weights=save_weights, time_budget_s=time_budget_s,
+                    progress=progress, root=root, **train_kwargs)
+    elif todo:
+        ids = sorted(c.run_id() for c in todo)
+        ckpt = root / "checkpoints" / f"stack-{hashlib.sha256(' '.join(ids).encode()).hexdigest()[:12]}.pt"
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as locks:
+            for run_id in ids:  # always in the same order: no deadlock between two such calls
+                locks.enter_context(_run_lock(ckpt.with_name(f"{run_id}.lock")))
+            todo = [c for c in todo if force or load(c, root) is None]
+            if todo:
+                outcomes = train_many(todo, device, checkpoint=ckpt, time_budget_s=time_budget_s,
+                                      progress=progress, **train_kwargs)
+                if outcomes[0].complete:
+                    for outcome in outcomes:
+                        _store(outcome, root, save_weights)
+                    ckpt.unlink(missing_ok=True)
+    return [load(c, root) for c in configs]
 
 
 @contextlib.contextmanager

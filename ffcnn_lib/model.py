@@ -19,29 +19,37 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .labels import LabelEncoder
+
 N_CLASSES = 10
+
+
+# Activations are (N, C, H, W), or (N, R, C, H, W) for R networks trained side by side
+# (StackedFFCNN): a layer's neurons are always the last three dimensions.
+NEURONS = (-3, -2, -1)
 
 
 def layer_norm(z: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """``y / sqrt(mean(y**2))`` over all neurons of a sample (Sec. 2.2): only the pattern passes on."""
-    return z / (z.float().pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt() + eps).to(z.dtype)
+    return z / (z.float().pow(2).mean(dim=NEURONS, keepdim=True).sqrt() + eps).to(z.dtype)
 
 
 def goodness(z: torch.Tensor) -> torch.Tensor:
     """Sum of squared activations per sample, accumulated in float32 (Sec. 2.2)."""
-    return z.float().pow(2).sum(dim=(1, 2, 3))
+    return z.float().pow(2).sum(dim=NEURONS)
 
 
 def ff_layer_loss(g: torch.Tensor, threshold: float, positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Discrimination loss and accuracy of one layer (Sec. 2.2).
+    """Discrimination loss and accuracy of one layer (Sec. 2.2), averaged over the batch (dim 0).
 
     ``sigmoid(g - θ)`` is the probability that the sample is positive; the loss is its binary
     cross-entropy against ``positive`` (1 for positive data, 0 for negative) and the accuracy
-    counts ``sigmoid > 0.5`` agreeing with it.
+    counts ``sigmoid > 0.5`` agreeing with it. ``g`` of shape (N, R) gives one loss per network.
     """
     logits = g - threshold
-    loss = F.binary_cross_entropy_with_logits(logits, positive)
-    acc = ((logits > 0) == (positive > 0.5)).float().mean()
+    target = positive.view(-1, *([1] * (g.dim() - 1))).expand_as(g)
+    loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(0)
+    acc = ((logits > 0) == (target > 0.5)).float().mean(0)
     return loss, acc
 
 
@@ -117,3 +125,67 @@ class BPCNN(nn.Module):
                 h = F.max_pool2d(h, 2)
             h = F.relu(conv(h))
         return self.head(h.flatten(1))
+
+
+class StackedFFCNN(nn.Module):
+    """R independent FF-CNNs of one shape trained in one pass (batched multi-run training).
+
+    Layer l of all networks is one grouped convolution (``groups=R``): network r sees only its own
+    input channels, so the networks stay independent, and as Adam works element by element,
+    training the stack equals training each network alone (up to floating-point rounding). The
+    networks may differ in seed and label intensity K. Activations are (N, R, C, H, W).
+    """
+
+    def __init__(self, models: list[FFCNN], encoders: list[LabelEncoder]):
+        super().__init__()
+        m0 = models[0]
+        if any((m.filters, m.kernel, m.max_pool) != (m0.filters, m0.kernel, m0.max_pool) for m in models):
+            raise ValueError("stacked networks must share filters, kernel size and pooling")
+        self.R, self.filters, self.kernel, self.max_pool = len(models), m0.filters, m0.kernel, m0.max_pool
+        self.shapes, self.thresholds = m0.shapes, m0.thresholds
+        self.convs = nn.ModuleList()
+        for i, conv in enumerate(m0.convs):
+            g = nn.Conv2d(self.R * conv.in_channels, self.R * conv.out_channels, self.kernel,
+                          padding=self.kernel // 2, groups=self.R)
+            g.weight.data.copy_(torch.cat([m.convs[i].weight.data for m in models]))
+            g.bias.data.copy_(torch.cat([m.convs[i].bias.data for m in models]))
+            self.convs.append(g)
+        self.classifier = nn.Parameter(torch.stack([m.classifier.weight.data for m in models]))  # (R, 10, F)
+        self.register_buffer("keep", torch.stack([e.keep for e in encoders]).unsqueeze(1))   # (R, 1, H, W)
+        self.register_buffer("patterns", torch.stack([e.patterns for e in encoders]))        # (R, 10, H, W)
+
+    def overlay(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """x (N, R, 1, H, W) with label ``labels[n, r]`` on network r's copy (see LabelEncoder)."""
+        r = torch.arange(self.R, device=labels.device)
+        return x * self.keep + self.patterns[r, labels].unsqueeze(2)
+
+    def neutral(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.keep + self.patterns.mean(1).unsqueeze(1)
+
+    def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        n, zs, h = x.shape[0], [], x.flatten(1, 2)
+        for conv, (c, hh, ww) in zip(self.convs, self.shapes):
+            z = F.relu(conv(h)).view(n, self.R, c, hh, ww)
+            zs.append(z)
+            h = layer_norm(z.detach()).flatten(1, 2)
+            if self.max_pool:
+                h = F.max_pool2d(h, 2)
+        return zs
+
+    def logits(self, zs: list[torch.Tensor]) -> torch.Tensor:
+        """Classifier outputs (N, R, 10) from layers 2..N, each network with its own classifier."""
+        feats = torch.cat([layer_norm(z.detach()).flatten(2) for z in zs[1:]], dim=2)
+        return torch.einsum("nrf,rkf->nrk", feats, self.classifier.to(feats.dtype))
+
+    def unstack(self) -> list[FFCNN]:
+        """The R networks as separate :class:`FFCNN` modules (copies, on the same device)."""
+        out = []
+        for r in range(self.R):
+            m = FFCNN(self.filters, self.kernel, self.max_pool).to(self.classifier.device)
+            for conv, g in zip(m.convs, self.convs):
+                rows = g.out_channels // self.R
+                conv.weight.data.copy_(g.weight.data[r * rows:(r + 1) * rows])
+                conv.bias.data.copy_(g.bias.data[r * rows:(r + 1) * rows])
+            m.classifier.weight.data.copy_(self.classifier.data[r])
+            out.append(m.eval())
+        return out

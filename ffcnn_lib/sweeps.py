@@ -21,7 +21,8 @@ from typing import Callable
 import pandas as pd
 
 from .config import Config
-from .experiments import load, run_or_load
+from .experiments import load, run_or_load, run_or_load_many
+from .train import STACKABLE, resolve_device
 
 PROFILES = ("smoke", "short", "paper")
 
@@ -102,6 +103,11 @@ ARTIFACTS: dict[str, Callable[[], list[Config]]] = {
 KEEP_WEIGHTS = {"cam", "headline"}
 
 
+def stack_key(config: Config) -> str:
+    """Runs with the same key can be trained side by side (they differ only in seed and K)."""
+    return repr(sorted((k, v) for k, v in config.to_dict().items() if k not in STACKABLE))
+
+
 def configs(artifact: str, profile: str) -> list[tuple[Config, Config]]:
     """(paper config, config as run) for every run of ``artifact`` under ``profile``."""
     if artifact not in ARTIFACTS:
@@ -147,8 +153,19 @@ def collect(artifact: str, profile: str = "auto", *, train_missing: bool = True,
     """
     name = resolve_profile(artifact, profile)
     p = PROFILE[name]
+    pairs = configs(artifact, name)
+    if (train_missing or force) and resolve_device(device).type == "cuda":
+        # Small networks are launch-bound on a GPU: train runs that differ only in seed and K together.
+        groups: dict[str, list[Config]] = {}
+        for _, run in pairs:
+            if run.model == "ff":
+                groups.setdefault(stack_key(run), []).append(run)
+        for group in groups.values():
+            run_or_load_many(group, device=device, force=force, progress=progress,
+                             save_weights=artifact in KEEP_WEIGHTS, goodness_every=p.goodness_every)
+        force = False
     rows = []
-    for paper, run in configs(artifact, name):
+    for paper, run in pairs:
         keep = artifact in KEEP_WEIGHTS
         result = None if force else load(run)
         if result is not None and keep and not (result.path / "weights.safetensors").exists():

@@ -4,6 +4,10 @@ The hot path keeps the whole data set on the device, runs positive, negative (an
 gradient, neutral) inputs of a step in batched forwards, accumulates metrics on the device (no host
 sync inside an epoch), and on CUDA uses bf16 autocast, channels_last and ``torch.compile``. The
 learning rate lives in the optimizer, outside the compiled region, so the cooldown never recompiles.
+
+FF networks are always trained as a :class:`~ffcnn_lib.model.StackedFFCNN` of R >= 1 networks:
+:func:`train_many` trains several configs that differ only in seed and K in one pass (small
+networks are launch-bound on a GPU), :func:`train` is the case R = 1.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from . import inference
 from .config import Config
 from .data import load_split
 from .labels import LabelEncoder, negative_labels
-from .model import BPCNN, FFCNN, ff_layer_loss, goodness
+from .model import BPCNN, FFCNN, StackedFFCNN, ff_layer_loss, goodness
 
 
 def lr_at(epoch: int, lr: float, epochs: int) -> float:
@@ -50,6 +54,9 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+STACKABLE = {"seed", "K", "tags"}  # the fields in which networks trained side by side may differ
+
+
 @dataclass
 class Outcome:
     """What a call of :func:`train` leaves: the model, its per-epoch history, and whether it finished."""
@@ -61,32 +68,54 @@ class Outcome:
     device: str
     precision: str
     compiled: bool
-    train_seconds: float                     # summed over all resumed calls
+    train_seconds: float                     # summed over all resumed calls (shared by stacked runs)
     final: dict = field(default_factory=dict)  # end-of-training evaluation (see _final_evaluation)
+    stacked: int = 1                          # how many networks were trained side by side
+
+
+def check_stackable(configs: list[Config]) -> None:
+    """Configs trained in one pass may differ only in seed and K."""
+    if not configs:
+        raise ValueError("no configs to train")
+    base = {k: v for k, v in configs[0].to_dict().items() if k not in STACKABLE}
+    for c in configs[1:]:
+        diff = sorted(k for k, v in c.to_dict().items() if k not in STACKABLE and base[k] != v)
+        if diff:
+            raise ValueError(f"configs trained together may differ only in {sorted(STACKABLE - {'tags'})}; "
+                             f"these differ: {diff}")
+    if configs[0].model == "bp" and len(configs) > 1:
+        raise ValueError("batched multi-run training is for FF networks; train BP runs one at a time")
 
 
 class _Run:
-    """State shared by the FF and BP loops: data, model, optimizer, RNG, checkpoint."""
+    """State shared by the FF and BP loops: data, model(s), optimizer, RNGs, checkpoint."""
 
-    def __init__(self, config: Config, device: torch.device, fast: bool | None, checkpoint: Path | None):
-        self.config, self.device = config, device
+    def __init__(self, configs: list[Config], device: torch.device, fast: bool | None, checkpoint: Path | None):
+        check_stackable(configs)
+        self.configs, self.config, self.device = configs, configs[0], device
+        config = self.config
         self.fast = device.type == "cuda" if fast is None else fast
         if self.fast and device.type != "cuda":
             raise ValueError("the fast path (bf16, torch.compile) needs a CUDA device")
         self.precision_name = "bf16-autocast" if self.fast else "fp32"
         self.checkpoint = checkpoint
-        torch.manual_seed(config.seed)
         self.x, self.y = load_split("train", config.n_train, device)
         self.xv, self.yv = load_split("val", config.n_val, device)
-        self.gen = torch.Generator(device=device)
-        self.gen.manual_seed(config.seed)
+        self.gens = [torch.Generator(device=device) for _ in configs]
+        for g, c in zip(self.gens, configs):
+            g.manual_seed(c.seed)
         if config.model == "ff":
-            self.encoder = LabelEncoder(config.label_set, config.K, device=device)
-            self.model: torch.nn.Module = FFCNN(config.filters, config.kernel, config.max_pool)
+            self.encoders = [LabelEncoder(c.label_set, c.K, device=device) for c in configs]
+            models = []
+            for c in configs:
+                torch.manual_seed(c.seed)  # each network's initial weights depend on its own seed only
+                models.append(FFCNN(c.filters, c.kernel, c.max_pool))
+            self.model: torch.nn.Module = StackedFFCNN(models, self.encoders)
             groups = [{"params": self.model.convs.parameters(), "lr": config.lr, "base_lr": config.lr},
-                      {"params": self.model.classifier.parameters(), "lr": config.classifier_lr,
+                      {"params": [self.model.classifier], "lr": config.classifier_lr,
                        "base_lr": config.classifier_lr}]
         else:
+            torch.manual_seed(config.seed)
             self.model = BPCNN(config.filters, config.kernel, config.max_pool)
             groups = [{"params": self.model.parameters(), "lr": config.lr, "base_lr": config.lr}]
         self.model.to(device)
@@ -98,7 +127,7 @@ class _Run:
         if self.fast:
             self.model.to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(groups, fused=device.type == "cuda")
-        self.epoch, self.history, self.seconds = 0, [], 0.0
+        self.epoch, self.histories, self.seconds = 0, [[] for _ in configs], 0.0
         if checkpoint is not None and checkpoint.exists():
             self._resume()
 
@@ -107,12 +136,20 @@ class _Run:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def networks(self) -> list[torch.nn.Module]:
+        """The R networks as single models, for evaluation."""
+        if self.config.model == "bp":
+            return [self.model.eval()]
+        nets = self.model.unstack()
+        return [n.to(memory_format=torch.channels_last) for n in nets] if self.fast else nets
+
     def _resume(self) -> None:
         state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
-        self.gen.set_state(state["generator"].cpu())
-        self.epoch, self.history, self.seconds = state["epoch"], state["history"], state["seconds"]
+        for g, s in zip(self.gens, state["generators"]):
+            g.set_state(s.cpu())
+        self.epoch, self.histories, self.seconds = state["epoch"], state["histories"], state["seconds"]
 
     def save_checkpoint(self) -> None:
         if self.checkpoint is None:
@@ -120,8 +157,8 @@ class _Run:
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.checkpoint.with_suffix(f".tmp{os.getpid()}")
         torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                    "generator": self.gen.get_state(), "epoch": self.epoch, "history": self.history,
-                    "seconds": self.seconds}, tmp)
+                    "generators": [g.get_state() for g in self.gens], "epoch": self.epoch,
+                    "histories": self.histories, "seconds": self.seconds}, tmp)
         os.replace(tmp, self.checkpoint)  # never a half-written checkpoint
 
     def set_lr(self, epoch: int) -> float:
@@ -130,42 +167,43 @@ class _Run:
         return self.opt.param_groups[0]["lr"]
 
 
-def _ff_step_fn(model: FFCNN, encoder: LabelEncoder, include_first: bool):
-    """Loss and metrics of one FF step; the unit that ``torch.compile`` fuses on CUDA.
+def _ff_step_fn(model: StackedFFCNN, include_first: bool):
+    """Loss and metrics of one FF step of R stacked networks; the unit ``torch.compile`` fuses.
 
-    Returns the loss to minimize (network FF loss + classifier cross-entropy) and a vector:
-    per-layer discrimination losses, per-layer discrimination accuracies, network FF loss,
-    classifier loss, classifier training accuracy.
+    ``x`` (B, R, 1, H, W) holds each network's own batch, ``y`` and ``neg`` (B, R) its labels.
+    Returns the loss to minimize, the sum over networks of (network FF loss + classifier
+    cross-entropy), and metrics (n_stats, R): per-layer discrimination losses, per-layer
+    discrimination accuracies, network FF loss, classifier loss, classifier training accuracy.
     """
     start = 0 if include_first else 1
 
     def step(x: torch.Tensor, y: torch.Tensor, neg: torch.Tensor):
         b = x.shape[0]
-        posneg = torch.cat([encoder.overlay(x, y), encoder.overlay(x, neg)])
+        posneg = torch.cat([model.overlay(x, y), model.overlay(x, neg)])
         positive = torch.cat([x.new_ones(b), x.new_zeros(b)])
         losses, accs = [], []
         for z, theta in zip(model.activations(posneg), model.thresholds):
             loss, acc = ff_layer_loss(goodness(z), theta, positive)
             losses.append(loss)
             accs.append(acc)
-        ff_loss = torch.stack(losses[start:]).sum()  # excluded layers stay out of the graph
+        ff_loss = torch.stack(losses[start:]).sum(0)  # excluded layers stay out of the graph
         with torch.no_grad():
-            feats = model.features(model.activations(encoder.neutral(x)))
-        logits = model.classifier(feats).float()
-        cls_loss = F.cross_entropy(logits, y)
-        train_acc = (logits.argmax(1) == y).float().mean()
+            zs = model.activations(model.neutral(x))
+        logits = model.logits(zs).float()  # (B, R, 10)
+        cls_loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(b, -1).mean(0)
+        train_acc = (logits.argmax(-1) == y).float().mean(0)
         stats = torch.cat([torch.stack(losses).detach(), torch.stack(accs),
                            torch.stack([ff_loss.detach(), cls_loss.detach(), train_acc])])
-        return ff_loss + cls_loss, stats
+        return (ff_loss + cls_loss).sum(), stats
 
     return step
 
 
 def _bp_step_fn(model: BPCNN):
     def step(x: torch.Tensor, y: torch.Tensor, neg: torch.Tensor):
-        logits = model(x).float()
-        loss = F.cross_entropy(logits, y)
-        return loss, torch.stack([loss.detach(), (logits.argmax(1) == y).float().mean()])
+        logits = model(x[:, 0]).float()
+        loss = F.cross_entropy(logits, y[:, 0])
+        return loss, torch.stack([loss.detach(), (logits.argmax(1) == y[:, 0]).float().mean()]).unsqueeze(1)
     return step
 
 
@@ -177,28 +215,31 @@ def _stat_names(config: Config) -> list[str]:
             + ["combined_loss", "classifier_loss", "train_acc"])
 
 
-def _val_scores(run: _Run, x: torch.Tensor, method: str) -> torch.Tensor:
+def _scores(run: _Run, net: torch.nn.Module, encoder: LabelEncoder | None, x: torch.Tensor,
+            method: str) -> torch.Tensor:
     if run.config.model == "bp":
-        return inference.bp_logits(run.model, x, precision=run.precision)
+        return inference.bp_logits(net, x, precision=run.precision)
     if method == "linear":
-        return inference.linear_logits(run.model, run.encoder, x, precision=run.precision)
-    return inference.goodness_scores(run.model, run.encoder, x, precision=run.precision)
+        return inference.linear_logits(net, encoder, x, precision=run.precision)
+    return inference.goodness_scores(net, encoder, x, precision=run.precision)
 
 
-def _final_evaluation(run: _Run) -> dict:
+def _final_evaluation(run: _Run, r: int, net: torch.nn.Module) -> dict:
     """Validation (and, for headline runs, test) accuracy of each inference method, confusion
     matrices (test if reported, else validation) and the measured inference time of each method."""
-    methods = ["linear", "goodness"] if run.config.model == "ff" else ["bp"]
+    config = run.configs[r]
+    encoder = run.encoders[r] if config.model == "ff" else None
+    methods = ["linear", "goodness"] if config.model == "ff" else ["bp"]
     out: dict = {}
     splits = [("val", run.xv, run.yv)]
-    if run.config.report_test:
-        splits.append(("test", *load_split("test", run.config.n_test, device=run.device)))
+    if config.report_test:
+        splits.append(("test", *load_split("test", config.n_test, device=run.device)))
     for split, x, y in splits:
         for m in methods:
             if run.device.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            scores = _val_scores(run, x, m)
+            scores = _scores(run, net, encoder, x, m)
             if run.device.type == "cuda":
                 torch.cuda.synchronize()
             out[f"{split}_acc_{m}"] = inference.accuracy(scores, y)
@@ -207,24 +248,21 @@ def _final_evaluation(run: _Run) -> dict:
     return out
 
 
-def train(config: Config, device: str | None = "auto", *, fast: bool | None = None, compile: bool | None = None,
-          checkpoint: str | Path | None = None, time_budget_s: float | None = None,
-          checkpoint_every_s: float = 120.0, goodness_every: int | None = None,
-          progress: bool = True) -> Outcome:
-    """Train ``config`` from scratch, or resume from ``checkpoint`` if that file exists.
+def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool | None = None,
+               compile: bool | None = None, checkpoint: str | Path | None = None,
+               time_budget_s: float | None = None, checkpoint_every_s: float = 120.0,
+               goodness_every: int | None = None, progress: bool = True) -> list[Outcome]:
+    """Train ``configs`` (differing only in seed and K) side by side in one pass; see :func:`train`.
 
-    ``fast`` (default: on CUDA) selects bf16 autocast and channels_last, ``compile`` (default: with
-    ``fast``) wraps the step in ``torch.compile``. With ``time_budget_s`` the loop stops after the
-    last epoch that fits, writes the checkpoint and returns ``complete=False``; call again to resume.
-    Validation accuracy is measured every epoch with the linear classifier and every
-    ``goodness_every`` epochs (default: ~20 points per run, and always the last) by goodness.
+    Each network sees exactly the data order, negative labels and initial weights it would see
+    alone, so the outcomes equal separate runs up to floating-point rounding.
     """
     dev = resolve_device(device)
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    run = _Run(config, dev, fast, ckpt)
+    run = _Run(list(configs), dev, fast, ckpt)
+    config, R = run.config, len(run.configs)
     use_compile = run.fast if compile is None else compile
-    step = _ff_step_fn(run.model, run.encoder, config.include_first_layer) if config.model == "ff" \
-        else _bp_step_fn(run.model)
+    step = _ff_step_fn(run.model, config.include_first_layer) if config.model == "ff" else _bp_step_fn(run.model)
     if use_compile:
         step = torch.compile(step)
     names = _stat_names(config)
@@ -234,41 +272,49 @@ def train(config: Config, device: str | None = "auto", *, fast: bool | None = No
     call_start = time.perf_counter()
     last_save = call_start
     bar = tqdm(total=config.epochs, initial=run.epoch, unit="epoch", disable=not progress,
-               desc=config.run_id()[:40], leave=False)
+               desc=config.run_id()[:40] + (f" (+{R - 1} stacked)" if R > 1 else ""), leave=False)
+
+    def outcomes(complete: bool, finals: list[dict]) -> list[Outcome]:
+        nets = run.networks()
+        return [Outcome(c, nets[r], run.histories[r], complete, device_name(dev), run.precision_name, use_compile,
+                        run.seconds, finals[r] if finals else {}, R) for r, c in enumerate(run.configs)]
+
     while run.epoch < config.epochs:
         t0 = time.perf_counter()
         epoch = run.epoch + 1
         lr = run.set_lr(epoch)
         run.model.train()
-        sums = torch.zeros(len(names), device=dev)
-        perm = torch.randperm(config.n_train, device=dev, generator=run.gen)
+        sums = torch.zeros(len(names), R, device=dev)
+        perms = torch.stack([torch.randperm(config.n_train, device=dev, generator=g) for g in run.gens], 1)
         for i in range(steps):
-            idx = perm[i * b:(i + 1) * b]
+            idx = perms[i * b:(i + 1) * b]                       # (B, R): each network its own batch
             x, y = run.x[idx], run.y[idx]
-            neg = negative_labels(y, run.gen)
+            neg = torch.stack([negative_labels(y[:, r], g) for r, g in enumerate(run.gens)], 1)
             with run.precision():
                 loss, stats = step(x, y, neg)
             run.opt.zero_grad(set_to_none=True)
             loss.backward()
             run.opt.step()
             sums += stats
-        row = {"epoch": epoch, "lr": lr}
-        row.update({n: v / steps for n, v in zip(names, sums.tolist())})
-        run.model.eval()
-        if config.model == "ff":
-            row["val_acc_linear"] = inference.accuracy(_val_scores(run, run.xv, "linear"), run.yv)
-            due = epoch % every == 0 and epoch < config.epochs  # the last epoch's comes from the final evaluation
-            row["val_acc_goodness"] = inference.accuracy(_val_scores(run, run.xv, "goodness"), run.yv) \
-                if due else math.nan
-        else:
-            row["val_acc"] = inference.accuracy(_val_scores(run, run.xv, "bp"), run.yv)
+        means = (sums / steps).T.tolist()
+        due = epoch % every == 0 and epoch < config.epochs  # the last epoch's comes from the final evaluation
+        for r, net in enumerate(run.networks()):
+            row = {"epoch": epoch, "lr": lr, **dict(zip(names, means[r]))}
+            if config.model == "ff":
+                row["val_acc_linear"] = inference.accuracy(_scores(run, net, run.encoders[r], run.xv, "linear"), run.yv)
+                row["val_acc_goodness"] = inference.accuracy(
+                    _scores(run, net, run.encoders[r], run.xv, "goodness"), run.yv) if due else math.nan
+            else:
+                row["val_acc"] = inference.accuracy(_scores(run, net, None, run.xv, "bp"), run.yv)
+            run.histories[r].append(row)
         epoch_s = time.perf_counter() - t0
-        row["epoch_s"] = epoch_s
+        for h in run.histories:
+            h[-1]["epoch_s"] = epoch_s
         run.seconds += epoch_s
-        run.history.append(row)
         run.epoch = epoch
         bar.update(1)
-        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.startswith("val") and not math.isnan(v)})
+        bar.set_postfix({k: f"{v:.4f}" for k, v in run.histories[0][-1].items()
+                         if k.startswith("val") and not math.isnan(v)})
         now = time.perf_counter()
         out_of_time = time_budget_s is not None and (now - call_start) + 1.2 * epoch_s > time_budget_s
         if run.epoch < config.epochs and (out_of_time or now - last_save > checkpoint_every_s):
@@ -276,11 +322,24 @@ def train(config: Config, device: str | None = "auto", *, fast: bool | None = No
             last_save = now
         if out_of_time and run.epoch < config.epochs:
             bar.close()
-            return Outcome(config, run.model, run.history, False, device_name(dev), run.precision_name,
-                           use_compile, run.seconds)
+            return outcomes(False, [])
     bar.close()
-    final = _final_evaluation(run)
-    if config.model == "ff":
-        run.history[-1]["val_acc_goodness"] = final["val_acc_goodness"]
-    return Outcome(config, run.model, run.history, True, device_name(dev), run.precision_name,
-                   use_compile, run.seconds, final)
+    finals = []
+    for r, net in enumerate(run.networks()):
+        final = _final_evaluation(run, r, net)
+        if config.model == "ff":
+            run.histories[r][-1]["val_acc_goodness"] = final["val_acc_goodness"]
+        finals.append(final)
+    return outcomes(True, finals)
+
+
+def train(config: Config, device: str | None = "auto", **kwargs) -> Outcome:
+    """Train ``config`` from scratch, or resume from ``checkpoint`` if that file exists.
+
+    ``fast`` (default: on CUDA) selects bf16 autocast and channels_last, ``compile`` (default: with
+    ``fast``) wraps the step in ``torch.compile``. With ``time_budget_s`` the loop stops after the
+    last epoch that fits, writes the checkpoint and returns ``complete=False``; call again to resume.
+    Validation accuracy is measured every epoch with the linear classifier and every
+    ``goodness_every`` epochs (default: ~20 points per run, and always the last) by goodness.
+    """
+    return train_many([config], device, **kwargs)[0]

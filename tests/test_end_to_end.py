@@ -109,3 +109,29 @@ def test_cli_rejects_bad_values_before_training(args, message, capsys, results_r
     assert main(["train", *args]) == 2
     assert message in capsys.readouterr().err
     assert not (results_root / "runs").exists()
+
+
+def test_stacked_runs_equal_separate_runs(results_root):
+    from ffcnn_lib.experiments import run_or_load_many
+    from ffcnn_lib.train import train_many
+
+    configs = [SMALL.replace(seed=1), SMALL.replace(seed=2, K=0.5)]
+    alone = [train(c, "cpu", progress=False) for c in configs]
+    together = train_many(configs, "cpu", progress=False)
+    drop = ("epoch_s",)
+    for a, t in zip(alone, together):
+        assert t.stacked == 2 and t.config == a.config
+        for ra, rt in zip(a.history, t.history):
+            for k, v in ra.items():
+                if k not in drop:
+                    assert rt[k] == pytest.approx(v, rel=1e-3, abs=2e-3), k
+    stored = run_or_load_many(configs, device="cpu", progress=False)
+    assert [r.config for r in stored] == configs
+    assert all(r.summary["provenance"]["stacked_runs"] == 2 for r in stored)
+
+
+def test_configs_differing_in_more_than_seed_and_k_are_not_stacked():
+    from ffcnn_lib.train import train_many
+
+    with pytest.raises(ValueError, match=r"differ only in \['K', 'seed'\]; these differ: \['kernel'\]"):
+        train_many([SMALL, SMALL.replace(kernel=5)], "cpu")

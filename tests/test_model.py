@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from ffcnn_lib.cam import class_activation_maps
 from ffcnn_lib.inference import goodness_scores, linear_logits
 from ffcnn_lib.labels import LabelEncoder
-from ffcnn_lib.model import BPCNN, FFCNN, ff_layer_loss, goodness, layer_norm
+from ffcnn_lib.model import BPCNN, FFCNN, StackedFFCNN, ff_layer_loss, goodness, layer_norm
 from ffcnn_lib.train import _ff_step_fn, lr_at
 
 
@@ -65,27 +65,47 @@ def test_no_gradient_crosses_layers():
 def test_first_layer_excluded_from_loss_stays_untrained(include_first):
     m = FFCNN((4, 4, 4), kernel=3)
     enc = LabelEncoder("set1", 0.35)
-    step = _ff_step_fn(m, enc, include_first)
-    x, y = torch.rand(8, 1, 28, 28), torch.arange(8)
+    stack = StackedFFCNN([m], [enc])
+    step = _ff_step_fn(stack, include_first)
+    x, y = torch.rand(8, 1, 1, 28, 28), torch.arange(8).view(8, 1)
     loss, stats = step(x, y, (y + 1) % 10)
     loss.backward()
-    assert (m.convs[0].weight.grad is not None) == include_first
-    assert m.convs[1].weight.grad is not None and m.convs[2].weight.grad is not None
+    assert (stack.convs[0].weight.grad is not None) == include_first
+    assert stack.convs[1].weight.grad is not None and stack.convs[2].weight.grad is not None
     # the network loss is the sum of the included layer losses (stats: 3 losses, 3 accs, combined, ...)
     first = 0 if include_first else 1
-    torch.testing.assert_close(stats[6], stats[first:3].sum())
+    torch.testing.assert_close(stats[6], stats[first:3].sum(0))
 
 
 def test_classifier_learns_from_detached_activations_only():
     m = FFCNN((4, 4, 4), kernel=3)
     m.classifier.weight.data.normal_()
-    step = _ff_step_fn(m, LabelEncoder("set1", 0.35), include_first=False)
     x, y = torch.rand(8, 1, 28, 28), torch.arange(8)
-    _, _ = step(x, y, (y + 1) % 10)
     logits = m.classifier(m.features(m.activations(x)))
     F.cross_entropy(logits, y).backward()
     assert all(c.weight.grad is None for c in m.convs)
     assert m.classifier.weight.grad is not None
+
+
+def test_stacked_networks_equal_the_single_ones():
+    torch.manual_seed(0)
+    nets = [FFCNN((3, 4, 5), kernel=3) for _ in range(2)]
+    for n in nets:
+        n.classifier.weight.data.normal_()
+    encs = [LabelEncoder("set1", 0.3), LabelEncoder("set1", 0.6)]
+    stack = StackedFFCNN(nets, encs)
+    x, y = torch.rand(6, 2, 1, 28, 28), torch.randint(0, 10, (6, 2))
+    zs = stack.activations(stack.overlay(x, y))
+    logits = stack.logits(stack.activations(stack.neutral(x)))
+    for r, (net, enc) in enumerate(zip(nets, encs)):
+        single = net.activations(enc.overlay(x[:, r], y[:, r]))
+        for zs_l, z1 in zip(zs, single):
+            torch.testing.assert_close(zs_l[:, r], z1)
+        torch.testing.assert_close(logits[:, r], net.classifier(net.features(net.activations(enc.neutral(x[:, r])))),
+                                   rtol=1e-4, atol=1e-3)
+    for a, b in zip(stack.unstack(), nets):
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(pa, pb)
 
 
 def test_lr_linear_cooldown():
