@@ -18,7 +18,7 @@ import torch
 from .config import Config
 from .experiments import results_dir
 from .labels import negative_labels
-from .train import _ff_step_fn, _Run, device_name, resolve_device
+from .train import _bp_step_fn, _ff_step_fn, _Run, device_name, resolve_device
 
 # Dense bf16 tensor-core peak in TFLOP/s, for the "fraction of peak" column (vendor figures).
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -77,6 +77,37 @@ def multirun_ratio(device: torch.device, fast: bool, runs: int, steps: int) -> d
             "ms_per_step_stacked": many * 1e3, "throughput_ratio": runs * one / many}
 
 
+def peak_memory(config: Config, device: torch.device) -> dict:
+    """Peak CUDA memory (MiB) of one training step, FF vs BP on the same conv stack (eager fp32).
+
+    ``step_mib`` is the peak above what was allocated before the step (parameters, optimizer state
+    and the data set on the device): mostly the activations kept for the backward pass.
+    """
+    out = {}
+    for model in ("ff", "bp"):
+        cfg = config.replace(model=model, n_val=10) if model == "ff" else Config.bp(
+            filters=config.filters, kernel=config.kernel, batch_size=config.batch_size, n_val=10)
+        run = _Run([cfg], device, False, None)
+        b = cfg.batch_size
+        x, y = run.x[:b].unsqueeze(1), run.y[:b].unsqueeze(1)
+        step = _ff_step_fn(run.model, cfg.include_first_layer) if model == "ff" else _bp_step_fn(run.model)
+        for _ in range(2):  # the first step allocates Adam's state
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats(device)
+            before = torch.cuda.memory_allocated(device)
+            neg = negative_labels(y[:, 0], run.gens[0]).unsqueeze(1)
+            loss, _ = step(x, y, neg)
+            run.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            run.opt.step()
+            torch.cuda.synchronize()
+        out[model] = {"step_mib": (torch.cuda.max_memory_allocated(device) - before) / 2**20,
+                      "peak_mib": torch.cuda.max_memory_allocated(device) / 2**20}
+        del run, step
+        torch.cuda.empty_cache()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ffcnn_lib.bench", description=__doc__)
     p.add_argument("--filters", default=None, help="default: 128 on CUDA, 16 on CPU")
@@ -117,8 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"multi-run: {multi['runs']} stacked {multi['config']} networks, {multi['ms_per_step_stacked']:.2f} ms/step "
           f"vs {multi['ms_per_step_single']:.2f} ms/step alone: {multi['throughput_ratio']:.2f}x the throughput "
           f"of running them one after another")
+    memory = peak_memory(config, dev) if cuda else None
+    if memory:
+        print(f"peak memory of one step (above parameters, optimizer state and data): FF {memory['ff']['step_mib']:.0f} MiB"
+              f" (batch {config.batch_size} positive + negative + neutral), BP {memory['bp']['step_mib']:.0f} MiB")
     record = {"device": name, "config": config.to_dict(), "gflop_per_step": flops / 1e9, "peak_tflops": peak,
-              "rows": rows, "multirun": multi,
+              "rows": rows, "multirun": multi, "memory": memory,
               "versions": {"torch": torch.__version__, "python": platform.python_version()},
               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out = Path(args.out) if args.out else results_dir() / "benchmarks"
