@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--max-pool", action="store_true")
     t.add_argument("--label-set", choices=LABEL_SETS, default=d.label_set)
     t.add_argument("--K", type=float, default=d.K, help="relative label intensity in (0, 1)")
+    t.add_argument("--label-cycles", type=lambda s: tuple(int(k) for k in s.split(",")), default=d.label_cycles,
+                   help="label wave frequencies in cycles per image, e.g. 2,4,6")
     t.add_argument("--batch-size", type=int, default=d.batch_size)
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--classifier-lr", type=float, default=d.classifier_lr)
@@ -37,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--test", action="store_true", help="also evaluate on the test set (headline runs only)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     t.add_argument("--no-fast", action="store_true", help="plain fp32 eager even on CUDA")
+    t.add_argument("--compile-mode", default=None,
+                   help="torch.compile mode on the fast path, e.g. reduce-overhead (CUDA graphs)")
     t.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="stop after the last epoch that fits, keep a checkpoint; rerun to resume")
     t.add_argument("--save-weights", action="store_true")
@@ -52,12 +56,14 @@ def _train(args: argparse.Namespace) -> int:
 
     base = Config.bp() if args.model == "bp" else Config()
     overrides = {k: v for k, v in dict(filters=args.filters, kernel=args.kernel, lr=args.lr).items() if v is not None}
-    config = base.replace(max_pool=args.max_pool, label_set=args.label_set, K=args.K, batch_size=args.batch_size,
+    config = base.replace(max_pool=args.max_pool, label_set=args.label_set, K=args.K, label_cycles=args.label_cycles,
+                          batch_size=args.batch_size,
                           classifier_lr=args.classifier_lr, epochs=args.epochs,
                           include_first_layer=args.include_first_layer, seed=args.seed, n_train=args.n_train,
                           n_val=args.n_val, report_test=args.test, **overrides)
     result = run_or_load(config, device=args.device, force=args.force, save_weights=args.save_weights,
-                         time_budget_s=args.time_budget, fast=False if args.no_fast else None)
+                         time_budget_s=args.time_budget, fast=False if args.no_fast else None,
+                         compile=args.compile_mode)
     if result is None:
         print(f"{config.run_id()}: stopped at the time budget; rerun the same command to resume")
         return 3
@@ -74,7 +80,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     from . import inference
     from .data import load_split
     from .experiments import load, results_dir
-    from .labels import LabelEncoder
     from .train import resolve_device
 
     path = Path(args.run)
@@ -91,7 +96,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     x, y = load_split("test", device=dev)
     c = result.config
     if c.model == "ff":
-        enc = LabelEncoder(c.label_set, c.K, device=dev)
+        enc = c.label_encoder(dev)
         out = {"test_acc_linear": inference.accuracy(inference.linear_logits(model, enc, x), y),
                "test_acc_goodness": inference.accuracy(inference.goodness_scores(model, enc, x), y)}
     else:

@@ -18,7 +18,7 @@ import torch
 from .config import Config
 from .experiments import results_dir
 from .labels import negative_labels
-from .train import _bp_step_fn, _ff_step_fn, _Run, device_name, resolve_device
+from .train import _bp_step_fn, _ff_step_fn, _Run, compiled_step, device_name, resolve_device
 
 # Dense bf16 tensor-core peak in TFLOP/s, for the "fraction of peak" column (vendor figures).
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -38,12 +38,11 @@ def step_flops(config: Config) -> float:
     return total
 
 
-def time_steps(configs: list[Config], device: torch.device, fast: bool, steps: int, warmup: int) -> float:
+def time_steps(configs: list[Config], device: torch.device, fast: bool, steps: int, warmup: int,
+               compile_mode: str = "default") -> float:
     """Seconds per training step of ``configs`` stacked (median of 3 timed blocks) after ``warmup`` steps."""
     run = _Run([c.replace(n_val=10) for c in configs], device, fast, None)
-    step = _ff_step_fn(run.model, run.config.include_first_layer)
-    if fast:
-        step = torch.compile(step)
+    step, mode = compiled_step(run, compile_mode if fast else False)
     b, n = run.config.batch_size, run.config.n_train
 
     def block(count: int, offset: int) -> float:
@@ -55,6 +54,8 @@ def time_steps(configs: list[Config], device: torch.device, fast: bool, steps: i
             idx = torch.arange(s, s + b, device=device).unsqueeze(1).expand(b, len(configs))
             x, y = run.x[idx], run.y[idx]
             neg = torch.stack([negative_labels(y[:, r], g) for r, g in enumerate(run.gens)], 1)
+            if mode:
+                torch.compiler.cudagraph_mark_step_begin()
             with run.precision():
                 loss, _ = step(x, y, neg)
             run.opt.zero_grad(set_to_none=True)
@@ -128,9 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     name = device_name(dev)
     peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
     rows = []
-    variants = [("eager fp32 (TF32 off)", False)] + ([("bf16 + channels_last + compile", True)] if cuda else [])
-    for label, fast in variants:
-        s = time_steps([config], dev, fast, steps, warmup=20 if fast else 5)
+    variants = [("eager fp32 (TF32 off)", False, "")]
+    if cuda:
+        variants += [("bf16 + channels_last + compile", True, "default"),
+                     ("same + CUDA graphs (reduce-overhead)", True, "reduce-overhead")]
+    for label, fast, mode in variants:
+        s = time_steps([config], dev, fast, steps, warmup=20 if fast else 5, compile_mode=mode or "default")
         tflops = flops / s / 1e12
         rows.append({"variant": label, "ms_per_step": s * 1e3, "epoch_s": s * (config.n_train // config.batch_size),
                      "run_200_epochs_min": s * (config.n_train // config.batch_size) * 200 / 60,
@@ -142,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         frac = f"{100 * r['fraction_of_peak']:.1f}%" if r["fraction_of_peak"] else "n/a"
         print(f"{r['variant']:34s} {r['ms_per_step']:8.2f} {r['epoch_s']:8.1f} {r['run_200_epochs_min']:10.1f} "
               f"{r['tflops']:8.2f} {frac:>8s}")
-    if len(rows) == 2:
-        print(f"speed-up of the fast path: {rows[0]['ms_per_step'] / rows[1]['ms_per_step']:.1f}x")
+    for r in rows[1:]:
+        print(f"speed-up of '{r['variant']}': {rows[0]['ms_per_step'] / r['ms_per_step']:.1f}x")
     multi = multirun_ratio(dev, cuda, args.runs or (8 if cuda else 2), steps)
     print(f"multi-run: {multi['runs']} stacked {multi['config']} networks, {multi['ms_per_step_stacked']:.2f} ms/step "
           f"vs {multi['ms_per_step_single']:.2f} ms/step alone: {multi['throughput_ratio']:.2f}x the throughput "

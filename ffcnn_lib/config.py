@@ -11,11 +11,14 @@ import json
 from dataclasses import dataclass, field
 
 from .data import N_TRAIN
-from .labels import LABEL_SETS
+from .labels import DEFAULT_CYCLES, LABEL_SETS, LabelEncoder, wave_vectors
 
 MODELS = ("ff", "bp")
 # Bump when a change to the library alters training results: the result cache is keyed on it.
 ALGORITHM_VERSION = 1
+# Fields added after results were stored: hashed into the run id only when they differ from these
+# values, so existing results keep their ids. (Changing such a default needs an ALGORITHM_VERSION bump.)
+ADDED_FIELDS = {"label_cycles": [2, 4, 6]}
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Config:
     max_pool: bool = False              # 2x2 max pooling between conv layers (App. C)
     label_set: str = "set1"             # "set1", "set2" (App. A) or "onehot" (Hinton)
     K: float = 0.35                     # relative label intensity (Sec. 3.2.3)
+    label_cycles: tuple[int, ...] = DEFAULT_CYCLES  # label wave frequencies, cycles/image (paper: not given)
     batch_size: int = 50                # positive examples per step (as many negatives ride along)
     lr: float = 5e-5                    # Adam learning rate of the conv layers
     classifier_lr: float = 1e-3         # Adam learning rate of the linear classifier (paper: not given)
@@ -44,6 +48,7 @@ class Config:
         if isinstance(self.filters, int):
             object.__setattr__(self, "filters", (self.filters,) * 3)
         object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
+        object.__setattr__(self, "label_cycles", tuple(int(k) for k in self.label_cycles))
         object.__setattr__(self, "tags", tuple(self.tags))
         self.validate()
 
@@ -55,6 +60,10 @@ class Config:
             raise ValueError(f"unknown label set {self.label_set!r}; allowed: {', '.join(LABEL_SETS)}")
         if not 0.0 < self.K < 1.0:
             raise ValueError(f"label intensity K={self.K} is outside the open interval (0, 1)")
+        if self.label_set != "onehot":
+            if any(not 1 <= k <= 13 for k in self.label_cycles):
+                raise ValueError(f"label_cycles {self.label_cycles} must lie in 1..13 (below the 28-pixel Nyquist limit)")
+            wave_vectors(self.label_set, self.label_cycles)  # raises if the set cannot be built
         if self.kernel < 1 or self.kernel % 2 == 0:
             raise ValueError(f"kernel size {self.kernel} must be a positive odd integer (e.g. 3, 5, 7)")
         if not self.filters or any(f < 1 for f in self.filters):
@@ -83,12 +92,17 @@ class Config:
         """The backprop baseline at the paper's best settings (Sec. 3.1: 16 filters 5x5, Adam 1e-3)."""
         return cls(**{"model": "bp", "filters": (16, 16, 16), "kernel": 5, "lr": 1e-3, **overrides})
 
+    def label_encoder(self, device="cpu") -> LabelEncoder:
+        """The labels this run superimposes (set, K and frequencies of this config)."""
+        return LabelEncoder(self.label_set, self.K, device=device, cycles=self.label_cycles)
+
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["filters"] = list(self.filters)
+        d["label_cycles"] = list(self.label_cycles)
         d["tags"] = list(self.tags)
         return d
 
@@ -101,6 +115,9 @@ class Config:
         """Readable and stable: a summary of the main settings plus a hash of all of them."""
         d = self.to_dict()
         d.pop("tags")
+        for name, default in ADDED_FIELDS.items():  # keeps the ids of runs made before the field existed
+            if d[name] == default:
+                d.pop(name)
         d["algorithm_version"] = ALGORITHM_VERSION
         digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
         width = "-".join(map(str, self.filters))

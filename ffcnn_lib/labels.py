@@ -9,9 +9,10 @@ Choices the paper leaves open, made here and shown in the book:
 * **Spatial frequencies.** A label is one 2D Fourier mode of the 28x28 image, i.e. a cosine whose
   wave vector ``(kx, ky)`` lies on the DFT grid (integer cycles per image), so the label image
   has energy in exactly one mode pair ``±(kx, ky)`` besides its mean. Set 1 uses
-  ``k in SET1_CYCLES`` with the orientations 0°, 45°, 90°, 135°, i.e. ``(k,0), (k,k), (0,k), (-k,k)``;
-  labels 0..9 take the first ten of those twelve, frequency-major (the highest frequency keeps
-  only 0° and 45°). Set 2 uses ten orientations ``m * 18°`` at radius ``SET2_RADIUS``, each wave
+  ``k in cycles`` (default ``DEFAULT_CYCLES`` = 2, 4, 6 cycles per image) with the orientations
+  0°, 45°, 90°, 135°, i.e. ``(k,0), (k,k), (0,k), (-k,k)``; labels 0..9 take the first ten of those
+  twelve, frequency-major (the highest frequency keeps only 0° and 45°). Set 2 uses ten
+  orientations ``m * 18°`` at the middle of those frequencies (radius 4 by default), each wave
   vector rounded to the nearest grid point (the grid cannot hold exact 18° steps; the largest
   angular error is printed by the book).
 * **Label intensity K.** ``overlay = (1 - K) * image + K * wave`` with ``wave = (1 + cos) / 2`` in
@@ -29,31 +30,36 @@ import torch
 LABEL_SETS = ("onehot", "set1", "set2")
 N_CLASSES = 10
 IMAGE_SIZE = 28
-SET1_CYCLES = (2, 4, 6)
+DEFAULT_CYCLES = (2, 4, 6)  # the paper gives none: a choice, see the module docstring
 SET1_ORIENTATIONS = (0, 45, 90, 135)
-SET2_RADIUS = 4
 
 
 def _unit_vector(angle_deg: int) -> tuple[int, int]:
     return {0: (1, 0), 45: (1, 1), 90: (0, 1), 135: (-1, 1)}[angle_deg]
 
 
-def wave_vectors(label_set: str) -> list[tuple[int, int]]:
+def wave_vectors(label_set: str, cycles: tuple[int, ...] = DEFAULT_CYCLES) -> list[tuple[int, int]]:
     """The ten DFT wave vectors ``(kx, ky)`` (cycles per image) of a spatially-extended label set."""
     if label_set == "set1":
-        vecs = [(k * ux, k * uy) for k in SET1_CYCLES for ux, uy in map(_unit_vector, SET1_ORIENTATIONS)]
+        vecs = [(k * ux, k * uy) for k in cycles for ux, uy in map(_unit_vector, SET1_ORIENTATIONS)]
+        if len(vecs) < N_CLASSES:
+            raise ValueError(f"label set 1 needs at least 3 frequencies for 10 labels; got cycles={cycles}")
         return vecs[:N_CLASSES]
     if label_set == "set2":
+        radius = sorted(cycles)[len(cycles) // 2]
         angles = [math.radians(180.0 * m / N_CLASSES) for m in range(N_CLASSES)]
-        return [(round(SET2_RADIUS * math.cos(a)), round(SET2_RADIUS * math.sin(a))) for a in angles]
+        vecs = [(round(radius * math.cos(a)), round(radius * math.sin(a))) for a in angles]
+        if len(set(vecs)) < N_CLASSES:
+            raise ValueError(f"label set 2 at radius {radius} has fewer than 10 distinct grid orientations")
+        return vecs
     raise ValueError(f"label set {label_set!r} has no waves; allowed: set1, set2")
 
 
-def wave_images(label_set: str, size: int = IMAGE_SIZE) -> torch.Tensor:
+def wave_images(label_set: str, size: int = IMAGE_SIZE, cycles: tuple[int, ...] = DEFAULT_CYCLES) -> torch.Tensor:
     """The ten label waves ``(1 + cos(2π(kx·col + ky·row)/size)) / 2``, shape (10, size, size), in [0, 1]."""
     row = torch.arange(size, dtype=torch.float64).view(-1, 1)
     col = torch.arange(size, dtype=torch.float64).view(1, -1)
-    waves = [(1 + torch.cos(2 * math.pi * (kx * col + ky * row) / size)) / 2 for kx, ky in wave_vectors(label_set)]
+    waves = [(1 + torch.cos(2 * math.pi * (kx * col + ky * row) / size)) / 2 for kx, ky in wave_vectors(label_set, cycles)]
     return torch.stack(waves).float()
 
 
@@ -68,7 +74,7 @@ class LabelEncoder:
     """Superimposes labels on images: ``overlay(x, m) = keep * x + patterns[m]``."""
 
     def __init__(self, label_set: str = "set1", K: float = 0.35, size: int = IMAGE_SIZE,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", cycles: tuple[int, ...] = DEFAULT_CYCLES):
         if label_set not in LABEL_SETS:
             raise ValueError(f"unknown label set {label_set!r}; allowed: {', '.join(LABEL_SETS)}")
         if not 0.0 < K < 1.0:
@@ -79,7 +85,7 @@ class LabelEncoder:
             keep = torch.ones(size, size)
             keep[0, :N_CLASSES] = 0.0  # the label pixels replace the image there
         else:
-            self.patterns = K * wave_images(label_set, size)
+            self.patterns = K * wave_images(label_set, size, tuple(cycles))
             keep = torch.full((size, size), 1.0 - K)
         self.keep = keep
         self.to(device)

@@ -67,7 +67,7 @@ class Outcome:
     complete: bool
     device: str
     precision: str
-    compiled: bool
+    compiled: bool | str                     # False, or the torch.compile mode
     train_seconds: float                     # summed over all resumed calls (shared by stacked runs)
     final: dict = field(default_factory=dict)  # end-of-training evaluation (see _final_evaluation)
     stacked: int = 1                          # how many networks were trained side by side
@@ -105,7 +105,7 @@ class _Run:
         for g, c in zip(self.gens, configs):
             g.manual_seed(c.seed)
         if config.model == "ff":
-            self.encoders = [LabelEncoder(c.label_set, c.K, device=device) for c in configs]
+            self.encoders = [c.label_encoder(device) for c in configs]
             models = []
             for c in configs:
                 torch.manual_seed(c.seed)  # each network's initial weights depend on its own seed only
@@ -248,8 +248,23 @@ def _final_evaluation(run: _Run, r: int, net: torch.nn.Module) -> dict:
     return out
 
 
+def compiled_step(run: _Run, compile: bool | str | None):
+    """The step function, wrapped in ``torch.compile`` if asked (default: on the fast path).
+
+    ``compile`` may name a ``torch.compile`` mode, e.g. ``"reduce-overhead"`` (CUDA graphs, for
+    launch-bound small networks) or ``"max-autotune-no-cudagraphs"``. Returns (step, mode or False).
+    """
+    step = _ff_step_fn(run.model, run.config.include_first_layer) if run.config.model == "ff" \
+        else _bp_step_fn(run.model)
+    use = run.fast if compile is None else compile
+    if not use:
+        return step, False
+    mode = use if isinstance(use, str) else "default"
+    return torch.compile(step, mode=mode), mode
+
+
 def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool | None = None,
-               compile: bool | None = None, checkpoint: str | Path | None = None,
+               compile: bool | str | None = None, checkpoint: str | Path | None = None,
                time_budget_s: float | None = None, checkpoint_every_s: float = 120.0,
                goodness_every: int | None = None, progress: bool = True) -> list[Outcome]:
     """Train ``configs`` (differing only in seed and K) side by side in one pass; see :func:`train`.
@@ -261,10 +276,7 @@ def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool
     ckpt = Path(checkpoint) if checkpoint is not None else None
     run = _Run(list(configs), dev, fast, ckpt)
     config, R = run.config, len(run.configs)
-    use_compile = run.fast if compile is None else compile
-    step = _ff_step_fn(run.model, config.include_first_layer) if config.model == "ff" else _bp_step_fn(run.model)
-    if use_compile:
-        step = torch.compile(step)
+    step, use_compile = compiled_step(run, compile)
     names = _stat_names(config)
     every = goodness_every or max(1, config.epochs // 20)
     b = config.batch_size
@@ -290,6 +302,8 @@ def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool
             idx = perms[i * b:(i + 1) * b]                       # (B, R): each network its own batch
             x, y = run.x[idx], run.y[idx]
             neg = torch.stack([negative_labels(y[:, r], g) for r, g in enumerate(run.gens)], 1)
+            if use_compile:
+                torch.compiler.cudagraph_mark_step_begin()  # no-op unless the mode records CUDA graphs
             with run.precision():
                 loss, stats = step(x, y, neg)
             run.opt.zero_grad(set_to_none=True)
@@ -337,7 +351,7 @@ def train(config: Config, device: str | None = "auto", **kwargs) -> Outcome:
     """Train ``config`` from scratch, or resume from ``checkpoint`` if that file exists.
 
     ``fast`` (default: on CUDA) selects bf16 autocast and channels_last, ``compile`` (default: with
-    ``fast``) wraps the step in ``torch.compile``. With ``time_budget_s`` the loop stops after the
+    ``fast``) wraps the step in ``torch.compile`` (a string names its mode, see :func:`compiled_step`). With ``time_budget_s`` the loop stops after the
     last epoch that fits, writes the checkpoint and returns ``complete=False``; call again to resume.
     Validation accuracy is measured every epoch with the linear classifier and every
     ``goodness_every`` epochs (default: ~20 points per run, and always the last) by goodness.

@@ -31,6 +31,8 @@ def test_int_filters_mean_three_equal_layers():
     (dict(filters=(16, 0, 16)), "positive integers"),
     (dict(n_train=60_000), "n_train=60000 must be in 1..50000"),
     (dict(epochs=0), "epochs 0"),
+    (dict(label_cycles=(2, 4)), "at least 3 frequencies"),
+    (dict(label_cycles=(2, 4, 20)), r"label_cycles \(2, 4, 20\) must lie in 1..13"),
 ])
 def test_bad_values_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -44,8 +46,16 @@ def test_run_id_is_stable_readable_and_content_keyed():
     assert Config(seed=1).run_id() != a.run_id()
     assert Config(classifier_lr=1e-4).run_id() != a.run_id()
     assert Config(tags=("headline",)).run_id() == a.run_id()
+    assert Config(label_cycles=(1, 3, 5)).run_id() != a.run_id()
+    # a field added later leaves the ids of runs made before it unchanged while at its default
+    assert Config(label_cycles=[2, 4, 6]).run_id() == a.run_id()
 
 
 def test_round_trip_through_dict():
     c = Config(filters=(32, 64, 128), max_pool=True, tags=("x",))
     assert Config.from_dict(c.to_dict()) == c
+
+
+def test_ids_of_stored_results_stay_valid():
+    # The headline run recorded in results/partial was stored under this id; new fields must not move it.
+    assert Config(report_test=True).run_id() == "ff-128-128-128-k7-set1-K0.35-b50-e200-s0-78a555cd7b"

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from ffcnn_lib.labels import (LabelEncoder, N_CLASSES, SET1_CYCLES, negative_labels, onehot_images,
+from ffcnn_lib.labels import (LabelEncoder, N_CLASSES, DEFAULT_CYCLES, negative_labels, onehot_images,
                               wave_images, wave_vectors)
 
 
@@ -35,7 +35,7 @@ def test_set1_is_four_orientations_times_three_frequencies():
     angles = {round(math.degrees(math.atan2(ky, kx))) % 180 for kx, ky in vecs}
     assert angles == {0, 45, 90, 135}
     freqs = {max(abs(kx), abs(ky)) for kx, ky in vecs}
-    assert freqs == set(SET1_CYCLES)
+    assert freqs == set(DEFAULT_CYCLES)
 
 
 def test_set2_is_ten_orientations_one_frequency():
@@ -94,3 +94,13 @@ def test_k_outside_open_unit_interval_rejected(k):
 def test_unknown_label_set_rejected():
     with pytest.raises(ValueError, match="'set3'.*allowed: onehot, set1, set2"):
         LabelEncoder("set3", 0.3)
+
+
+def test_frequencies_are_configurable_and_checked():
+    vecs = wave_vectors("set1", (1, 3, 5))
+    assert {max(abs(kx), abs(ky)) for kx, ky in vecs} == {1, 3, 5}
+    assert {abs(kx) + abs(ky) for kx, ky in wave_vectors("set2", (1, 5, 9))} >= {5}
+    with pytest.raises(ValueError, match="at least 3 frequencies"):
+        wave_vectors("set1", (2, 4))
+    with pytest.raises(ValueError, match="fewer than 10 distinct"):
+        wave_vectors("set2", (1, 1, 1))
