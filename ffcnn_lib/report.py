@@ -189,6 +189,15 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable) -> p
     return pd.DataFrame(rows)
 
 
+def claims_for(artifact: str, results: pd.DataFrame, profile: str = "auto") -> pd.DataFrame:
+    """The paper's claims about one artifact with their verdicts on ``results`` (for its chapter)."""
+    from .sweeps import load_result
+
+    table = check_claims({artifact: results}, lambda a: load_result(a, profile))
+    mine = {c.text for c in CLAIMS if c.artifact == artifact}
+    return table[table["claim"].isin(mine)].set_index("claim")
+
+
 def summary(profile: str = "auto", train_missing: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All reported numbers beside ours, and all claims with verdicts."""
     from .sweeps import ARTIFACTS, load_result
