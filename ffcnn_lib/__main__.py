@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="stop after the last epoch that fits, keep a checkpoint; rerun to resume")
     t.add_argument("--save-weights", action="store_true")
     t.add_argument("--force", action="store_true", help="retrain even if a result is cached")
+    w = sub.add_parser("sweep", help="train the missing runs of paper artifacts (figures/tables) under a profile")
+    w.add_argument("artifacts", nargs="+", help="e.g. headline fig3a fig5 (see ffcnn_lib.sweeps.ARTIFACTS), or all")
+    w.add_argument("--profile", choices=["smoke", "short", "paper"], required=True)
+    w.add_argument("--device", default="auto")
+    w.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop when it is spent, keeping checkpoints; rerun to resume")
     e = sub.add_parser("evaluate", help="re-evaluate a stored run's weights on the test set")
     e.add_argument("run", help="a run folder under results/runs (or its id)")
     e.add_argument("--device", default="auto")
@@ -72,6 +78,24 @@ def _train(args: argparse.Namespace) -> int:
                       "train_seconds": result.summary["provenance"]["train_seconds"],
                       "device": result.summary["provenance"]["device"]}, indent=1))
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import time
+
+    from .sweeps import ARTIFACTS, run_artifact
+
+    names = list(ARTIFACTS) if args.artifacts == ["all"] else args.artifacts
+    unknown = [a for a in names if a not in ARTIFACTS]
+    if unknown:
+        raise ValueError(f"unknown artifacts {unknown}; allowed: {', '.join(ARTIFACTS)} or all")
+    t0, complete = time.perf_counter(), True
+    for name in names:
+        left = None if args.time_budget is None else args.time_budget - (time.perf_counter() - t0)
+        done, total = run_artifact(name, args.profile, device=args.device, time_budget_s=left)
+        print(f"{name}: {done}/{total} runs stored ({args.profile} profile)", flush=True)
+        complete &= done == total
+    return 0 if complete else 3
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -108,7 +132,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _train(args) if args.command == "train" else _evaluate(args)
+        return {"train": _train, "sweep": _sweep, "evaluate": _evaluate}[args.command](args)
     except ValueError as err:  # bad configuration: say what and stop before any training
         print(f"error: {err}", file=sys.stderr)
         return 2

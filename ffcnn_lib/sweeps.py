@@ -15,13 +15,14 @@ the result cache (paper, else short), and otherwise trains what is missing under
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 import pandas as pd
 
 from .config import Config
-from .experiments import load, run_or_load, run_or_load_many
+from .experiments import load, run_or_load_many
 from .train import STACKABLE, resolve_device
 
 PROFILES = ("smoke", "short", "paper")
@@ -144,6 +145,57 @@ def _row(artifact: str, profile: str, paper: Config, result) -> dict:
     return row
 
 
+# Stacking pays off for launch-bound networks only; big ones are compute-bound and their stacked
+# checkpoints would grow by the stack size.
+STACK_MAX_FILTERS, STACK_MAX_RUNS = 64, 8
+
+
+def _pending(artifact: str, profile: str, force: bool) -> list[Config]:
+    """Runs of ``artifact`` under ``profile`` that must be trained (missing, or lacking needed weights)."""
+    todo = []
+    for _, run in configs(artifact, profile):
+        result = None if force else load(run)
+        if result is not None and artifact in KEEP_WEIGHTS and not (result.path / "weights.safetensors").exists():
+            result = None  # cached by another artifact without its weights: this one needs them
+        if result is None:
+            todo.append(run)
+    return list(dict.fromkeys(todo))
+
+
+def _batches(runs: list[Config], cuda: bool) -> list[list[Config]]:
+    """Groups trained in one pass: on CUDA, small FF runs differing only in seed and K."""
+    if not cuda:
+        return [[r] for r in runs]
+    groups: dict[str, list[Config]] = {}
+    for r in runs:
+        small = r.model == "ff" and max(r.filters) <= STACK_MAX_FILTERS
+        groups.setdefault(stack_key(r) if small else r.run_id(), []).append(r)
+    return [g[i:i + STACK_MAX_RUNS] for g in groups.values() for i in range(0, len(g), STACK_MAX_RUNS)]
+
+
+def run_artifact(artifact: str, profile: str, *, device: str = "auto", force: bool = False,
+                 time_budget_s: float | None = None, progress: bool = True) -> tuple[int, int]:
+    """Train the runs of ``artifact`` that the cache lacks, until done or out of time.
+
+    With ``time_budget_s`` an unfinished run keeps its checkpoint and the next call resumes it (for
+    machines that are lent for minutes). Returns (runs stored, runs in the artifact).
+    """
+    if profile not in PROFILE:
+        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+    t0 = time.perf_counter()
+    cuda = resolve_device(device).type == "cuda"
+    for batch in _batches(_pending(artifact, profile, force), cuda):
+        left = None if time_budget_s is None else time_budget_s - (time.perf_counter() - t0)
+        if left is not None and left < 30:
+            break
+        results = run_or_load_many(batch, device=device, force=True, progress=progress, time_budget_s=left,
+                                   save_weights=artifact in KEEP_WEIGHTS, goodness_every=PROFILE[profile].goodness_every)
+        if any(r is None for r in results):
+            break
+    runs = [run for _, run in configs(artifact, profile)]
+    return sum(load(r) is not None for r in runs), len(runs)
+
+
 def collect(artifact: str, profile: str = "auto", *, train_missing: bool = True, force: bool = False,
             device: str = "auto", progress: bool = True) -> pd.DataFrame:
     """One row per run of ``artifact`` (config at paper settings, accuracies, provenance).
@@ -152,27 +204,11 @@ def collect(artifact: str, profile: str = "auto", *, train_missing: bool = True,
     Runs missing from the cache are trained if ``train_missing``, else raise ``LookupError``.
     """
     name = resolve_profile(artifact, profile)
-    p = PROFILE[name]
-    pairs = configs(artifact, name)
-    if (train_missing or force) and resolve_device(device).type == "cuda":
-        # Small networks are launch-bound on a GPU: train runs that differ only in seed and K together.
-        groups: dict[str, list[Config]] = {}
-        for _, run in pairs:
-            if run.model == "ff":
-                groups.setdefault(stack_key(run), []).append(run)
-        for group in groups.values():
-            run_or_load_many(group, device=device, force=force, progress=progress,
-                             save_weights=artifact in KEEP_WEIGHTS, goodness_every=p.goodness_every)
-        force = False
+    if train_missing or force:
+        run_artifact(artifact, name, device=device, force=force, progress=progress)
     rows = []
-    for paper, run in pairs:
-        keep = artifact in KEEP_WEIGHTS
-        result = None if force else load(run)
-        if result is not None and keep and not (result.path / "weights.safetensors").exists():
-            result = None  # cached by another artifact without its weights: this one needs them
-        if result is None and (train_missing or force):
-            result = run_or_load(run, device=device, force=True, progress=progress, save_weights=keep,
-                                 goodness_every=p.goodness_every)
+    for paper, run in configs(artifact, name):
+        result = load(run)
         if result is None:
             raise LookupError(f"{artifact}: run {run.run_id()} ({name} profile) is not in the result cache")
         rows.append(_row(artifact, name, paper, result))

@@ -135,3 +135,26 @@ def test_configs_differing_in_more_than_seed_and_k_are_not_stacked():
 
     with pytest.raises(ValueError, match=r"differ only in \['K', 'seed'\]; these differ: \['kernel'\]"):
         train_many([SMALL, SMALL.replace(kernel=5)], "cpu")
+
+
+def test_cli_sweep_fills_an_artifact_and_names_bad_artifacts(results_root, capsys, monkeypatch):
+    from ffcnn_lib import sweeps
+
+    tiny = sweeps.Profile("smoke", epochs=1, n_train=100, n_val=50, width_divisor=64, lr_factor=20.0,
+                          goodness_every=1000, n_test=50)
+    monkeypatch.setitem(sweeps.PROFILE, "smoke", tiny)
+    assert main(["sweep", "fig9", "--profile", "smoke", "--device", "cpu"]) == 0
+    assert "fig9: 2/2 runs stored" in capsys.readouterr().out
+    assert len(sweeps.collect("fig9", "smoke", train_missing=False)) == 2
+    assert main(["sweep", "fig99", "--profile", "smoke"]) == 2
+    assert "unknown artifacts ['fig99']" in capsys.readouterr().err
+
+
+def test_stacking_plan_groups_small_networks_on_cuda_only():
+    from ffcnn_lib.sweeps import STACK_MAX_RUNS, _batches, configs
+
+    runs = [r for _, r in configs("fig5", "short")]
+    assert all(len(b) == 1 for b in _batches(runs, cuda=False))
+    on_gpu = _batches(runs, cuda=True)
+    assert sorted(map(len, on_gpu)) == [1] * 12 + [6] * 4  # 32 and 64 filters stacked over K; 128 alone
+    assert max(map(len, _batches([r for _, r in configs("fig5", "paper")], cuda=True))) == STACK_MAX_RUNS
