@@ -129,61 +129,42 @@ def _store(outcome, root: Path, save_weights: bool) -> Result:
     return load(outcome.config, root)  # type: ignore[return-value]
 
 
-def run_or_load(config: Config, *, device: str | None = "auto", force: bool = False, save_weights: bool = False,
-                time_budget_s: float | None = None, progress: bool = True, root: Path | None = None,
-                **train_kwargs) -> Result | None:
+def run_or_load(config: Config, **kwargs) -> Result | None:
     """The stored result of ``config`` if there is one (instant), else train it and store the result.
 
     With ``time_budget_s`` an unfinished run leaves a checkpoint and returns None; the next call
-    resumes it. ``force`` retrains even if a result exists. Remaining keyword arguments go to
-    :func:`ffcnn_lib.train.train` (``fast``, ``compile``, ``goodness_every``...).
+    resumes it. ``force`` retrains even if a result exists. Other keyword arguments: see
+    :func:`run_or_load_many`.
     """
-    from .train import train
-
-    root = root or results_dir()
-    if not force:
-        cached = load(config, root)
-        if cached is not None:
-            return cached
-    ckpt = root / "checkpoints" / f"{config.run_id()}.pt"
-    ckpt.parent.mkdir(parents=True, exist_ok=True)
-    with _run_lock(ckpt.with_name(f"{config.run_id()}.lock")):
-        # Another process may have finished this run while we waited for the lock.
-        cached = None if force else load(config, root)
-        if cached is not None:
-            return cached
-        if force and ckpt.exists():
-            ckpt.unlink()
-        outcome = train(config, device, checkpoint=ckpt, time_budget_s=time_budget_s, progress=progress,
-                        **train_kwargs)
-        if not outcome.complete:
-            return None
-        result = _store(outcome, root, save_weights)
-        ckpt.unlink(missing_ok=True)
-        return result
+    return run_or_load_many([config], **kwargs)[0]
 
 
 def run_or_load_many(configs: list[Config], *, device: str | None = "auto", force: bool = False,
                      save_weights: bool = False, time_budget_s: float | None = None, progress: bool = True,
                      root: Path | None = None, **train_kwargs) -> list[Result | None]:
-    """:func:`run_or_load` for configs that differ only in seed and K: the missing ones are trained
-    side by side in one pass (:func:`ffcnn_lib.train.train_many`), each stored as its own result."""
+    """Stored results of ``configs``, training the missing ones side by side in one pass
+    (:func:`ffcnn_lib.train.train_many`; they may differ only in seed and K), each stored as its own
+    result. ``None`` for runs left unfinished at ``time_budget_s``. Remaining keyword arguments go
+    to :func:`ffcnn_lib.train.train_many` (``fast``, ``compile``, ``goodness_every``...).
+
+    ``force`` ignores stored results. A checkpoint of an unfinished run is always resumed: its name
+    holds the run ids, which hold the config and the algorithm version.
+    """
     from .train import train_many
 
     root = root or results_dir()
     todo = [c for c in dict.fromkeys(configs) if force or load(c, root) is None]
-    if len(todo) == 1:
-        run_or_load(todo[0], device=device, force=force, save_weights=save_weights, time_budget_s=time_budget_s,
-                    progress=progress, root=root, **train_kwargs)
-    elif todo:
-        ids = sorted(c.run_id() for c in todo)
-        ckpt = root / "checkpoints" / f"stack-{hashlib.sha256(' '.join(ids).encode()).hexdigest()[:12]}.pt"
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
+    if todo:
+        (root / "checkpoints").mkdir(parents=True, exist_ok=True)
         with contextlib.ExitStack() as locks:
-            for run_id in ids:  # always in the same order: no deadlock between two such calls
-                locks.enter_context(_run_lock(ckpt.with_name(f"{run_id}.lock")))
+            for run_id in sorted(c.run_id() for c in todo):  # one order: no deadlock between two callers
+                locks.enter_context(_run_lock(root / "checkpoints" / f"{run_id}.lock"))
+            # Another process may have finished some of these while we waited for the locks.
             todo = [c for c in todo if force or load(c, root) is None]
             if todo:
+                ids = sorted(c.run_id() for c in todo)
+                name = ids[0] if len(ids) == 1 else f"stack-{hashlib.sha256(' '.join(ids).encode()).hexdigest()[:12]}"
+                ckpt = root / "checkpoints" / f"{name}.pt"
                 outcomes = train_many(todo, device, checkpoint=ckpt, time_budget_s=time_budget_s,
                                       progress=progress, **train_kwargs)
                 if outcomes[0].complete:

@@ -158,3 +158,18 @@ def test_stacking_plan_groups_small_networks_on_cuda_only():
     on_gpu = _batches(runs, cuda=True)
     assert sorted(map(len, on_gpu)) == [1] * 12 + [6] * 4  # 32 and 64 filters stacked over K; 128 alone
     assert max(map(len, _batches([r for _, r in configs("fig5", "paper")], cuda=True))) == STACK_MAX_RUNS
+
+
+def test_unfinished_runs_resume_from_their_checkpoint_even_when_forced(results_root):
+    from ffcnn_lib.experiments import run_or_load_many
+
+    configs = [SMALL.replace(seed=5), SMALL.replace(seed=6)]
+    assert run_or_load_many(configs, device="cpu", progress=False, time_budget_s=1e-3) == [None, None]
+    (ckpt,) = (results_root / "checkpoints").glob("stack-*.pt")
+    state = torch.load(ckpt, weights_only=True)
+    for h in state["histories"]:
+        h[0]["epoch_s"] = -1.0  # a mark that only a resumed run carries into its result
+    torch.save(state, ckpt)
+    done = run_or_load_many(configs, device="cpu", progress=False, force=True)
+    assert [r.metrics["epoch_s"].iloc[0] for r in done] == [-1.0, -1.0]
+    assert len(done[0].metrics) == SMALL.epochs and not ckpt.exists()

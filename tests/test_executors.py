@@ -24,20 +24,20 @@ def test_two_processes_asking_for_one_run_train_it_once(results_root):
     import ffcnn_lib.train as train_mod
 
     calls = []
-    real = train_mod.train
+    real = train_mod.train_many
 
     def counting(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    train_mod.train = counting
+    train_mod.train_many = counting
     try:
         threads = [threading.Thread(target=run_sweep, args=([BASE],), kwargs={"device": "cpu", "progress": False})
                    for _ in range(2)]
         [t.start() for t in threads]
         [t.join() for t in threads]
     finally:
-        train_mod.train = real
+        train_mod.train_many = real
     assert len(calls) == 1 and load(BASE) is not None
 
 
