@@ -17,8 +17,7 @@ import torch
 
 from .config import Config
 from .experiments import results_dir
-from .labels import negative_labels
-from .train import _bp_step_fn, _ff_step_fn, _Run, compiled_step, device_name, resolve_device
+from .train import _Run, compiled_step, device_name, resolve_device
 
 # Dense bf16 tensor-core peak in TFLOP/s, for the "fraction of peak" column (vendor figures).
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -51,16 +50,7 @@ def time_steps(configs: list[Config], device: torch.device, fast: bool, steps: i
         t0 = time.perf_counter()
         for i in range(count):
             s = ((offset + i) * b) % (n - b)
-            idx = torch.arange(s, s + b, device=device).unsqueeze(1).expand(b, len(configs))
-            x, y = run.x[idx], run.y[idx]
-            neg = torch.stack([negative_labels(y[:, r], g) for r, g in enumerate(run.gens)], 1)
-            if mode:
-                torch.compiler.cudagraph_mark_step_begin()
-            with run.precision():
-                loss, _ = step(x, y, neg)
-            run.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            run.opt.step()
+            run.train_step(step, torch.arange(s, s + b, device=device).unsqueeze(1).expand(b, len(configs)), mode)
         if device.type == "cuda":
             torch.cuda.synchronize()
         return (time.perf_counter() - t0) / count
@@ -89,18 +79,13 @@ def peak_memory(config: Config, device: torch.device) -> dict:
         cfg = config.replace(model=model, n_val=10) if model == "ff" else Config.bp(
             filters=config.filters, kernel=config.kernel, batch_size=config.batch_size, n_val=10)
         run = _Run([cfg], device, False, None)
-        b = cfg.batch_size
-        x, y = run.x[:b].unsqueeze(1), run.y[:b].unsqueeze(1)
-        step = _ff_step_fn(run.model, cfg.include_first_layer) if model == "ff" else _bp_step_fn(run.model)
+        step, _ = compiled_step(run, False)
+        idx = torch.arange(cfg.batch_size, device=device).unsqueeze(1)
         for _ in range(2):  # the first step allocates Adam's state
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats(device)
             before = torch.cuda.memory_allocated(device)
-            neg = negative_labels(y[:, 0], run.gens[0]).unsqueeze(1)
-            loss, _ = step(x, y, neg)
-            run.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            run.opt.step()
+            run.train_step(step, idx, False)
             torch.cuda.synchronize()
         out[model] = {"step_mib": (torch.cuda.max_memory_allocated(device) - before) / 2**20,
                       "peak_mib": torch.cuda.max_memory_allocated(device) / 2**20}

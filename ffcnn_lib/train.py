@@ -161,6 +161,19 @@ class _Run:
                     "histories": self.histories, "seconds": self.seconds}, tmp)
         os.replace(tmp, self.checkpoint)  # never a half-written checkpoint
 
+    def train_step(self, step, idx: torch.Tensor, compiled: bool | str) -> torch.Tensor:
+        """One optimizer step on examples ``idx`` (B, R) (column r: network r's batch); returns its metrics."""
+        x, y = self.x[idx], self.y[idx]
+        neg = torch.stack([negative_labels(y[:, r], g) for r, g in enumerate(self.gens)], 1)
+        if compiled:
+            torch.compiler.cudagraph_mark_step_begin()  # no-op unless the mode records CUDA graphs
+        with self.precision():
+            loss, stats = step(x, y, neg)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return stats
+
     def set_lr(self, epoch: int) -> float:
         for g in self.opt.param_groups:
             g["lr"] = lr_at(epoch, g["base_lr"], self.config.epochs)
@@ -299,17 +312,7 @@ def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool
         sums = torch.zeros(len(names), R, device=dev)
         perms = torch.stack([torch.randperm(config.n_train, device=dev, generator=g) for g in run.gens], 1)
         for i in range(steps):
-            idx = perms[i * b:(i + 1) * b]                       # (B, R): each network its own batch
-            x, y = run.x[idx], run.y[idx]
-            neg = torch.stack([negative_labels(y[:, r], g) for r, g in enumerate(run.gens)], 1)
-            if use_compile:
-                torch.compiler.cudagraph_mark_step_begin()  # no-op unless the mode records CUDA graphs
-            with run.precision():
-                loss, stats = step(x, y, neg)
-            run.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            run.opt.step()
-            sums += stats
+            sums += run.train_step(step, perms[i * b:(i + 1) * b], use_compile)  # (B, R): a batch per network
         means = (sums / steps).T.tolist()
         due = epoch % every == 0 and epoch < config.epochs  # the last epoch's comes from the final evaluation
         for r, net in enumerate(run.networks()):
