@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--no-fast", action="store_true", help="plain fp32 eager even on CUDA")
     t.add_argument("--compile-mode", default=None,
                    help="torch.compile mode on the fast path, e.g. reduce-overhead (CUDA graphs)")
+    t.add_argument("--layerwise-backward", action="store_true",
+                   help="FF: a backward pass per layer (eager; same gradients, less memory)")
     t.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="stop after the last epoch that fits, keep a checkpoint; rerun to resume")
     t.add_argument("--save-weights", action="store_true")
@@ -69,7 +71,7 @@ def _train(args: argparse.Namespace) -> int:
                           n_val=args.n_val, report_test=args.test, **overrides)
     result = run_or_load(config, device=args.device, force=args.force, save_weights=args.save_weights,
                          time_budget_s=args.time_budget, fast=False if args.no_fast else None,
-                         compile=args.compile_mode)
+                         compile=args.compile_mode, layerwise=args.layerwise_backward)
     if result is None:
         print(f"{config.run_id()}: stopped at the time budget; rerun the same command to resume")
         return 3

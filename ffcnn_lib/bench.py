@@ -2,8 +2,11 @@
 
 Times FF training steps of one configuration for the naive reference (eager fp32) and the fast path
 (bf16 autocast + channels_last + torch.compile, CUDA only), and prints ms/step, the time of one
-epoch and of a full run, the achieved TFLOP/s and the fraction of the device's peak. Writes the
-figures with device and versions to ``results/benchmarks/``.
+epoch and of a full run, the achieved TFLOP/s and the fraction of the device's peak; then the
+throughput of R stacked small networks against R single runs, the cost of goodness inference
+against the linear classifier (Sec. 2.3), and the memory of one step, FF against BP. Writes the
+figures with device and versions to ``results/benchmarks/``; :func:`records` and :func:`tables`
+read them back for the book.
 """
 from __future__ import annotations
 
@@ -15,24 +18,29 @@ from pathlib import Path
 
 import torch
 
+from . import inference
 from .config import Config
-from .experiments import results_dir
-from .train import _Run, compiled_step, device_name, resolve_device
+from .experiments import _git_commit, results_dir
+from .train import _Run, compiled_step, device_name, resolve_device, train
 
 # Dense bf16 tensor-core peak in TFLOP/s, for the "fraction of peak" column (vendor figures).
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
 
 def step_flops(config: Config) -> float:
-    """Convolution FLOPs of one FF step: forward of positive+negative+neutral, backward (input and
-    weight gradients, 2x forward) of positive+negative for the layers in the loss."""
+    """Convolution FLOPs of one FF step.
+
+    Forward of positive + negative + neutral inputs (3B images) through every layer; backward of
+    positive + negative (2B) for the layers in the loss. Every layer's input is detached (no gradient
+    crosses layers), so the backward pass computes weight gradients only: as many FLOPs as the forward.
+    """
     b, total, c_in, size = config.batch_size, 0.0, 1, 28
     for i, c in enumerate(config.filters):
         if config.max_pool and i > 0:
             size //= 2
-        fwd = 2.0 * c_in * c * config.kernel ** 2 * size * size
+        fwd = 2.0 * c_in * c * config.kernel ** 2 * size * size  # per image
         trained = i > 0 or config.include_first_layer
-        total += fwd * 3 * b + (2 * fwd * 2 * b if trained else 0.0)
+        total += fwd * 3 * b + (fwd * 2 * b if trained else 0.0)
         c_in = c
     return total
 
@@ -59,39 +67,219 @@ def time_steps(configs: list[Config], device: torch.device, fast: bool, steps: i
     return sorted(block(steps, warmup + k * steps) for k in range(3))[1]
 
 
-def multirun_ratio(device: torch.device, fast: bool, runs: int, steps: int) -> dict:
+def multirun_ratio(device: torch.device, fast: bool, runs: int, steps: int, compile_mode: str = "default") -> dict:
     """Aggregate throughput of ``runs`` stacked 16-filter 5x5 networks vs the same runs one after another."""
     small = Config(filters=16, kernel=5)
-    one = time_steps([small], device, fast, steps, warmup=20 if fast else 3)
-    many = time_steps([small.replace(seed=s) for s in range(runs)], device, fast, steps, warmup=20 if fast else 3)
-    return {"runs": runs, "config": "16x16x16 k5 b50", "ms_per_step_single": one * 1e3,
-            "ms_per_step_stacked": many * 1e3, "throughput_ratio": runs * one / many}
+    kw = dict(warmup=20 if fast else 3, compile_mode=compile_mode)
+    one = time_steps([small], device, fast, steps, **kw)
+    many = time_steps([small.replace(seed=s) for s in range(runs)], device, fast, steps, **kw)
+    return {"runs": runs, "config": "16x16x16 k5 b50", "compile_mode": compile_mode if fast else None,
+            "ms_per_step_single": one * 1e3, "ms_per_step_stacked": many * 1e3, "throughput_ratio": runs * one / many}
 
 
-def peak_memory(config: Config, device: torch.device) -> dict:
-    """Peak CUDA memory (MiB) of one training step, FF vs BP on the same conv stack (eager fp32).
+def precision_check(config: Config, device: torch.device, epochs: int) -> dict:
+    """Validation accuracy of a matched short run (same seed, data order and initial weights) on the
+    reference path (fp32) and on the fast path (bf16 autocast, channels_last, torch.compile)."""
+    short = config.replace(epochs=epochs)
+    out: dict = {"config": short.to_dict()}
+    for name, fast in (("fp32", False), ("fast", True)):
+        o = train(short, device, fast=fast, goodness_every=epochs)
+        out[name] = {"precision": o.precision, "compiled": o.compiled, "train_seconds": o.train_seconds,
+                     "val_acc_linear": o.final["val_acc_linear"], "val_acc_goodness": o.final["val_acc_goodness"]}
+    for m in ("linear", "goodness"):
+        out[f"diff_pp_{m}"] = 100 * (out["fast"][f"val_acc_{m}"] - out["fp32"][f"val_acc_{m}"])
+    return out
 
-    ``step_mib`` is the peak above what was allocated before the step (parameters, optimizer state
-    and the data set on the device): mostly the activations kept for the backward pass.
+
+MiB = 2 ** 20
+MEMORY_VARIANTS = {"ff": "FF, one backward pass", "ff_layerwise": "FF, a backward pass per layer",
+                   "bp": "BP (batch B)"}
+
+
+class SavedActivations:
+    """Bytes of the tensors autograd keeps for backward passes, live and at their peak, on any device.
+
+    A context manager (``saved_tensors_hooks``): each storage counts once however many operations
+    save it, parameters not at all, and a tensor stops counting when its graph is freed. This is the
+    memory the paper's argument is about (BP must keep every layer's activations until its
+    backward pass), measured without a GPU.
+    """
+
+    def __init__(self, parameters=()):
+        self._params = {p.untyped_storage().data_ptr() for p in parameters}
+        self._refs: dict[int, list[int]] = {}  # storage address -> [references, bytes]
+        self.live = self.peak = 0
+
+    def __enter__(self) -> "SavedActivations":
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._hooks.__exit__(*exc)
+
+    def _pack(self, t: torch.Tensor):
+        key = t.untyped_storage().data_ptr()
+        if key in self._params:
+            return t
+        ref = self._refs.setdefault(key, [0, t.untyped_storage().nbytes()])
+        if ref[0] == 0:
+            self.live += ref[1]
+            self.peak = max(self.peak, self.live)
+        ref[0] += 1
+        return _Saved(self, key, t.detach())  # detached: holding an output with its grad_fn would form a cycle
+
+    @staticmethod
+    def _unpack(saved):
+        return saved.tensor if isinstance(saved, _Saved) else saved
+
+    def _release(self, key: int) -> None:
+        ref = self._refs[key]
+        ref[0] -= 1
+        if ref[0] == 0:
+            self.live -= ref[1]
+            del self._refs[key]
+
+
+class _Saved:
+    """A saved tensor; when autograd frees it (after the backward pass), it stops counting."""
+
+    def __init__(self, meter: SavedActivations, key: int, tensor: torch.Tensor):
+        self.meter, self.key, self.tensor = meter, key, tensor
+
+    def __del__(self):
+        self.meter._release(self.key)
+
+
+def memory(config: Config, device: torch.device) -> dict:
+    """Memory of one training step (eager fp32) for FF (one backward / a backward per layer) and BP.
+
+    ``saved_mib``: peak of the tensors kept for backward (any device, see :class:`SavedActivations`).
+    On CUDA also ``step_mib``, the peak allocated above what the step started with (parameters,
+    optimizer state, the data set), and ``peak_mib``, everything. An FF step processes 2B images
+    with gradient (positive and negative) and B without (neutral); a BP step B images.
     """
     out = {}
-    for model in ("ff", "bp"):
-        cfg = config.replace(model=model, n_val=10) if model == "ff" else Config.bp(
-            filters=config.filters, kernel=config.kernel, batch_size=config.batch_size, n_val=10)
+    cuda = device.type == "cuda"
+    for variant in MEMORY_VARIANTS:
+        small = dict(n_train=max(1000, config.batch_size), n_val=10)
+        cfg = config.replace(model="ff", **small) if variant.startswith("ff") else Config.bp(
+            filters=config.filters, kernel=config.kernel, max_pool=config.max_pool, batch_size=config.batch_size,
+            **small)
         run = _Run([cfg], device, False, None)
-        step, _ = compiled_step(run, False)
+        step, _ = compiled_step(run, False, layerwise=variant == "ff_layerwise")
         idx = torch.arange(cfg.batch_size, device=device).unsqueeze(1)
-        for _ in range(2):  # the first step allocates Adam's state
+        run.train_step(step, idx, False)  # the first step allocates Adam's state
+        if cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats(device)
             before = torch.cuda.memory_allocated(device)
+        with SavedActivations(run.model.parameters()) as saved:
             run.train_step(step, idx, False)
+        out[variant] = {"saved_mib": saved.peak / MiB}
+        if cuda:
             torch.cuda.synchronize()
-        out[model] = {"step_mib": (torch.cuda.max_memory_allocated(device) - before) / 2**20,
-                      "peak_mib": torch.cuda.max_memory_allocated(device) / 2**20}
+            peak = torch.cuda.max_memory_allocated(device)
+            out[variant].update(step_mib=(peak - before) / MiB, peak_mib=peak / MiB)
         del run, step
-        torch.cuda.empty_cache()
+        if cuda:
+            torch.cuda.empty_cache()
     return out
+
+
+def inference_cost(config: Config, device: torch.device, fast: bool, n: int = 1000, repeats: int = 3) -> dict:
+    """Seconds to classify ``n`` validation images by linear classifier, by goodness (layer 1 once
+    per image, labels batched) and by goodness as defined (ten full passes); median of ``repeats``.
+
+    The paper (Sec. 2.3) puts goodness at about ten times the linear classifier's cost.
+    """
+    run = _Run([config.replace(n_train=max(1000, config.batch_size), n_val=n)], device, fast, None)
+    net, enc = run.networks()[0], run.encoders[0]
+    methods = {"linear": inference.linear_logits, "goodness": inference.goodness_scores,
+               "goodness_separate": inference.goodness_scores_separate}
+
+    def seconds(fn) -> float:
+        times = []
+        for _ in range(repeats + 1):  # the first call warms up (cuDNN autotuning, allocations)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn(net, enc, run.xv, precision=run.precision)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return sorted(times[1:])[len(times[1:]) // 2]
+
+    out = {f"{m}_s": seconds(fn) for m, fn in methods.items()}
+    out.update(images=n, goodness_vs_linear=out["goodness_s"] / out["linear_s"],
+               separate_vs_linear=out["goodness_separate_s"] / out["linear_s"])
+    return out
+
+
+def records(root: Path | None = None) -> list[dict]:
+    """The stored benchmark records, oldest first, with FLOP-derived columns recomputed from the
+    measured ms/step by the current :func:`step_flops` (early records counted input gradients
+    that FF never computes)."""
+    out = []
+    for path in sorted(((root or results_dir()) / "benchmarks").glob("*.json")):
+        r = json.loads(path.read_text())
+        flops = step_flops(Config.from_dict(r["config"]))
+        r["gflop_per_step"] = flops / 1e9
+        for row in r["rows"]:
+            row["tflops"] = flops / (row["ms_per_step"] / 1e3) / 1e12
+            row["fraction_of_peak"] = row["tflops"] / r["peak_tflops"] if r.get("peak_tflops") else None
+        out.append(r)
+    return sorted(out, key=lambda r: r["time"])
+
+
+def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
+    """The book's performance tables: ``speed``, ``multirun``, ``memory``, ``inference``, ``precision``."""
+    import pandas as pd
+
+    def net(config: dict) -> str:
+        return "x".join(map(str, config["filters"])) + f" k{config['kernel']} b{config['batch_size']}"
+
+    speed, multi, mem, inf, prec = [], [], [], [], []
+    for r in recs:
+        where = {"device": r["device"], "torch": r["versions"]["torch"], "measured": r["time"]}
+        for v in r["rows"]:
+            speed.append({**where, "network": net(r["config"]), "variant": v["variant"], "ms/step": v["ms_per_step"],
+                          "200 epochs [min]": v["run_200_epochs_min"], "TFLOP/s": v["tflops"],
+                          "of peak": v["fraction_of_peak"]})
+        runs = r.get("multirun") or []
+        for m in [runs] if isinstance(runs, dict) else runs:  # early records: one dict
+            multi.append({**where, "network": m["config"], "compile mode": m.get("compile_mode"),
+                          "stacked runs": m["runs"], "ms/step alone": m["ms_per_step_single"],
+                          "ms/step stacked": m["ms_per_step_stacked"], "throughput ratio": m["throughput_ratio"]})
+        if r.get("precision_check"):
+            c = r["precision_check"]
+            for path in ("fp32", "fast"):
+                prec.append({**where, "network": net(c["config"]), "epochs": c["config"]["epochs"],
+                             "path": f"{c[path]['precision']}" + (f", compiled ({c[path]['compiled']})"
+                                                                 if c[path]["compiled"] else ""),
+                             "val linear [%]": 100 * c[path]["val_acc_linear"],
+                             "val goodness [%]": 100 * c[path]["val_acc_goodness"],
+                             "train [s]": c[path]["train_seconds"]})
+        for m in r.get("memories") or []:
+            for variant, label in MEMORY_VARIANTS.items():
+                row = {**where, "network": net(m["config"]), "training": label,
+                       "saved for backward [MiB]": m["result"][variant]["saved_mib"]}
+                if "step_mib" in m["result"][variant]:
+                    row["CUDA step peak [MiB]"] = m["result"][variant]["step_mib"]
+                mem.append(row)
+        if r.get("memory") and "memories" not in r:  # early records: CUDA step peak of FF and BP only
+            for variant in ("ff", "bp"):
+                mem.append({**where, "network": net(r["config"]), "training": MEMORY_VARIANTS[variant],
+                            "CUDA step peak [MiB]": r["memory"][variant]["step_mib"]})
+        if r.get("inference"):
+            i = r["inference"]
+            inf.append({**where, "network": net(r["config"]), "images": i["images"],
+                        "linear [ms]": 1e3 * i["linear_s"], "goodness [ms]": 1e3 * i["goodness_s"],
+                        "goodness, ten passes [ms]": 1e3 * i["goodness_separate_s"],
+                        "goodness / linear": i["goodness_vs_linear"],
+                        "ten passes / linear": i["separate_vs_linear"]})
+    return {"speed": pd.DataFrame(speed), "multirun": pd.DataFrame(multi), "memory": pd.DataFrame(mem),
+            "inference": pd.DataFrame(inf), "precision": pd.DataFrame(prec)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,6 +289,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--steps", type=int, default=None, help="timed steps per block (3 blocks)")
     p.add_argument("--runs", type=int, default=None, help="stacked runs for the multi-run ratio (default 8 on CUDA, 2 on CPU)")
+    p.add_argument("--compile-modes", default="default,reduce-overhead",
+                   help="torch.compile modes of the fast path to time on CUDA, comma-separated "
+                        "(also max-autotune, max-autotune-no-cudagraphs: minutes of autotuning)")
+    p.add_argument("--precision-epochs", type=int, default=0,
+                   help="CUDA: also train the config this many epochs in fp32 and on the fast path and "
+                        "compare validation accuracy (0: skip)")
+    p.add_argument("--memory-of", default="bench,paper",
+                   help="networks whose step memory to measure: bench (the timed config), paper (the best network)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="folder for the JSON record (default results/benchmarks)")
     args = p.parse_args(argv)
@@ -114,10 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     name = device_name(dev)
     peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
     rows = []
+    modes = [m.strip() for m in args.compile_modes.split(",") if m.strip()]
     variants = [("eager fp32 (TF32 off)", False, "")]
     if cuda:
-        variants += [("bf16 + channels_last + compile", True, "default"),
-                     ("same + CUDA graphs (reduce-overhead)", True, "reduce-overhead")]
+        variants += [(f"bf16 + channels_last + compile {m}", True, m) for m in modes]
     for label, fast, mode in variants:
         s = time_steps([config], dev, fast, steps, warmup=20 if fast else 5, compile_mode=mode or "default")
         tflops = flops / s / 1e12
@@ -133,18 +329,36 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['tflops']:8.2f} {frac:>8s}")
     for r in rows[1:]:
         print(f"speed-up of '{r['variant']}': {rows[0]['ms_per_step'] / r['ms_per_step']:.1f}x")
-    multi = multirun_ratio(dev, cuda, args.runs or (8 if cuda else 2), steps)
-    print(f"multi-run: {multi['runs']} stacked {multi['config']} networks, {multi['ms_per_step_stacked']:.2f} ms/step "
-          f"vs {multi['ms_per_step_single']:.2f} ms/step alone: {multi['throughput_ratio']:.2f}x the throughput "
-          f"of running them one after another")
-    memory = peak_memory(config, dev) if cuda else None
-    if memory:
-        print(f"peak memory of one step (above parameters, optimizer state and data): FF {memory['ff']['step_mib']:.0f} MiB"
-              f" (batch {config.batch_size} positive + negative + neutral), BP {memory['bp']['step_mib']:.0f} MiB")
+    multi = [multirun_ratio(dev, cuda, args.runs or (8 if cuda else 2), steps, m) for m in (modes if cuda else [""])]
+    for m in multi:
+        print(f"multi-run{' (' + m['compile_mode'] + ')' if m['compile_mode'] else ''}: {m['runs']} stacked "
+              f"{m['config']} networks, {m['ms_per_step_stacked']:.2f} ms/step vs {m['ms_per_step_single']:.2f} "
+              f"ms/step alone: {m['throughput_ratio']:.2f}x the throughput of running them one after another")
+    inf = inference_cost(config, dev, cuda, n=1000 if cuda else 200)
+    print(f"inference of {inf['images']} images: linear {1e3 * inf['linear_s']:.1f} ms, goodness "
+          f"{1e3 * inf['goodness_s']:.1f} ms ({inf['goodness_vs_linear']:.1f}x; ten separate passes "
+          f"{1e3 * inf['goodness_separate_s']:.1f} ms, {inf['separate_vs_linear']:.1f}x)")
+    memories = []
+    # Saved-activation bytes do not depend on the device: on a CPU the paper's network is measured too.
+    which = {"bench": config, "paper": Config(batch_size=args.batch_size)}
+    for cfg in dict.fromkeys(which[w.strip()] for w in args.memory_of.split(",") if w.strip()):
+        mem = memory(cfg, dev)
+        memories.append({"config": cfg.to_dict(), "result": mem})
+        print(f"memory of one step, {'x'.join(map(str, cfg.filters))} k{cfg.kernel} b{cfg.batch_size}, "
+              "kept for backward" + (" / CUDA peak above parameters, optimizer state and data" if cuda else "") + ":")
+        for variant, label in MEMORY_VARIANTS.items():
+            m = mem[variant]
+            cuda_part = f" / {m['step_mib']:.0f} MiB" if "step_mib" in m else ""
+            print(f"  {label:32s} {m['saved_mib']:8.1f} MiB{cuda_part}")
+    check = precision_check(config, dev, args.precision_epochs) if cuda and args.precision_epochs else None
+    if check:
+        print(f"matched {args.precision_epochs}-epoch runs, validation accuracy fast - fp32: linear "
+              f"{check['diff_pp_linear']:+.2f} pp, goodness {check['diff_pp_goodness']:+.2f} pp")
     record = {"device": name, "config": config.to_dict(), "gflop_per_step": flops / 1e9, "peak_tflops": peak,
-              "rows": rows, "multirun": multi, "memory": memory,
+              "rows": rows, "multirun": multi, "memories": memories, "inference": inf,
+              "precision_check": check,
               "versions": {"torch": torch.__version__, "python": platform.python_version()},
-              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+              "git_commit": _git_commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out = Path(args.out) if args.out else results_dir() / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
     tag = "cuda" if cuda else "cpu"

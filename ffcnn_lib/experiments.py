@@ -7,6 +7,7 @@ Layout, one folder per run id (see :meth:`Config.run_id`):
                          /summary.json      final accuracies, confusion matrices, provenance
                          /weights.safetensors  (optional, fp16) the trained network
     results/checkpoints/<run id>.pt         resume point of an unfinished run (not committed)
+    results/partial/<run id>.metrics.csv    per-epoch record of an unfinished run (+ .json, provenance)
 
 A run folder is written under a temporary name and renamed into place, so a reader sees a whole
 result or none; an interrupted training resumes from its checkpoint.
@@ -92,6 +93,7 @@ def provenance(outcome) -> dict:
         "device": outcome.device,
         "precision": outcome.precision,
         "compiled": outcome.compiled,
+        "backward": "layer-wise" if outcome.layerwise else "summed",
         "train_seconds": round(outcome.train_seconds, 2),
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seed": outcome.config.seed,
@@ -167,9 +169,11 @@ def run_or_load_many(configs: list[Config], *, device: str | None = "auto", forc
                 ckpt = root / "checkpoints" / f"{name}.pt"
                 outcomes = train_many(todo, device, checkpoint=ckpt, time_budget_s=time_budget_s,
                                       progress=progress, **train_kwargs)
-                if outcomes[0].complete:
-                    for outcome in outcomes:
+                for outcome in outcomes:
+                    if outcome.complete:
                         _store(outcome, root, save_weights)
+                    _record_partial(outcome, root)
+                if outcomes[0].complete:
                     ckpt.unlink(missing_ok=True)
     return [load(c, root) for c in configs]
 
@@ -185,6 +189,31 @@ def _run_lock(path: Path):
         finally:
             if fcntl is not None:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _record_partial(outcome, root: Path) -> None:
+    """Keep the per-epoch record of an unfinished run in ``results/partial/`` (small, committable:
+    the progress of a long GPU run survives the loss of its checkpoint); a finished run removes it."""
+    base = root / "partial"
+    run_id = outcome.config.run_id()
+    csv, info = base / f"{run_id}.metrics.csv", base / f"{run_id}.json"
+    if outcome.complete:
+        csv.unlink(missing_ok=True)
+        info.unlink(missing_ok=True)
+        return
+    base.mkdir(parents=True, exist_ok=True)
+    _write_atomic(csv, pd.DataFrame(outcome.history).to_csv(index=False))
+    _write_atomic(info, json.dumps({
+        "run_id": run_id,
+        "status": f"incomplete: stopped at its time budget after epoch {len(outcome.history)} of "
+                  f"{outcome.config.epochs}; resumes from results/checkpoints/ where that survives",
+        "config": outcome.config.to_dict(), "provenance": provenance(outcome)}, indent=1))
 
 
 def load_partial(config: Config, root: Path | None = None) -> tuple[pd.DataFrame, dict] | None:

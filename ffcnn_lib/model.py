@@ -162,30 +162,41 @@ class StackedFFCNN(nn.Module):
     def neutral(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.keep + self.patterns.mean(1).unsqueeze(1)
 
-    def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
-        n, zs, h = x.shape[0], [], x.flatten(1, 2)
+    def layers(self, x: torch.Tensor):
+        """Yield the activations (N, R, C, H, W) of each layer in turn for inputs x (N, R, 1, H, W).
+
+        A generator, so a caller may run a layer's backward pass before the next layer exists
+        (layer-wise training, which keeps one layer's activations at a time).
+        """
+        n, h = x.shape[0], x.flatten(1, 2)
         for conv, (c, hh, ww) in zip(self.convs, self.shapes):
             z = F.relu(conv(h)).view(n, self.R, c, hh, ww)
-            zs.append(z)
+            yield z
             h = layer_norm(z.detach()).flatten(1, 2)
+            del z  # layer l's output (and its graph) may go before layer l+1 runs
             if self.max_pool:
                 h = F.max_pool2d(h, 2)
-        return zs
+
+    def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return list(self.layers(x))
 
     def logits(self, zs: list[torch.Tensor]) -> torch.Tensor:
         """Classifier outputs (N, R, 10) from layers 2..N, each network with its own classifier."""
         feats = torch.cat([layer_norm(z.detach()).flatten(2) for z in zs[1:]], dim=2)
         return torch.einsum("nrf,rkf->nrk", feats, self.classifier.to(feats.dtype))
 
-    def unstack(self) -> list[FFCNN]:
-        """The R networks as separate :class:`FFCNN` modules (copies, on the same device)."""
-        out = []
-        for r in range(self.R):
-            m = FFCNN(self.filters, self.kernel, self.max_pool).to(self.classifier.device)
+    def unstack(self, into: list[FFCNN] | None = None) -> list[FFCNN]:
+        """The R networks as separate :class:`FFCNN` modules (copies, on the same device).
+
+        ``into``: modules of an earlier call to overwrite, so evaluating every epoch builds nothing.
+        """
+        out = into or [FFCNN(self.filters, self.kernel, self.max_pool).to(self.classifier.device)
+                       for _ in range(self.R)]
+        for r, m in enumerate(out):
             for conv, g in zip(m.convs, self.convs):
                 rows = g.out_channels // self.R
                 conv.weight.data.copy_(g.weight.data[r * rows:(r + 1) * rows])
                 conv.bias.data.copy_(g.bias.data[r * rows:(r + 1) * rows])
             m.classifier.weight.data.copy_(self.classifier.data[r])
-            out.append(m.eval())
+            m.eval()
         return out

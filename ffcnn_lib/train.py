@@ -71,6 +71,7 @@ class Outcome:
     train_seconds: float                     # summed over all resumed calls (shared by stacked runs)
     final: dict = field(default_factory=dict)  # end-of-training evaluation (see _final_evaluation)
     stacked: int = 1                          # how many networks were trained side by side
+    layerwise: bool = False                   # a backward pass per layer (same gradients, less memory)
 
 
 def check_stackable(configs: list[Config]) -> None:
@@ -128,6 +129,7 @@ class _Run:
             self.model.to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(groups, fused=device.type == "cuda")
         self.epoch, self.histories, self.seconds = 0, [[] for _ in configs], 0.0
+        self._nets: list[FFCNN] | None = None
         if checkpoint is not None and checkpoint.exists():
             self._resume()
 
@@ -140,8 +142,8 @@ class _Run:
         """The R networks as single models, for evaluation."""
         if self.config.model == "bp":
             return [self.model.eval()]
-        nets = self.model.unstack()
-        return [n.to(memory_format=torch.channels_last) for n in nets] if self.fast else nets
+        self._nets = self.model.unstack(self._nets)
+        return [n.to(memory_format=torch.channels_last) for n in self._nets] if self.fast else self._nets
 
     def _resume(self) -> None:
         state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
@@ -167,10 +169,11 @@ class _Run:
         neg = torch.stack([negative_labels(y[:, r], g) for r, g in enumerate(self.gens)], 1)
         if compiled:
             torch.compiler.cudagraph_mark_step_begin()  # no-op unless the mode records CUDA graphs
+        self.opt.zero_grad(set_to_none=True)
         with self.precision():
             loss, stats = step(x, y, neg)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if loss is not None:  # a layer-wise step has run its backward passes itself
+            loss.backward()
         self.opt.step()
         return stats
 
@@ -180,13 +183,17 @@ class _Run:
         return self.opt.param_groups[0]["lr"]
 
 
-def _ff_step_fn(model: StackedFFCNN, include_first: bool):
+def _ff_step_fn(model: StackedFFCNN, include_first: bool, layerwise: bool = False):
     """Loss and metrics of one FF step of R stacked networks; the unit ``torch.compile`` fuses.
 
     ``x`` (B, R, 1, H, W) holds each network's own batch, ``y`` and ``neg`` (B, R) its labels.
     Returns the loss to minimize, the sum over networks of (network FF loss + classifier
     cross-entropy), and metrics (n_stats, R): per-layer discrimination losses, per-layer
     discrimination accuracies, network FF loss, classifier loss, classifier training accuracy.
+
+    ``layerwise``: run each layer's backward pass as soon as its loss exists and return no loss.
+    As no gradient crosses layers the gradients are the same, but only one layer's activations are
+    kept for backward at a time instead of all of them: the memory advantage of FF over BP.
     """
     start = 0 if include_first else 1
 
@@ -195,8 +202,15 @@ def _ff_step_fn(model: StackedFFCNN, include_first: bool):
         posneg = torch.cat([model.overlay(x, y), model.overlay(x, neg)])
         positive = torch.cat([x.new_ones(b), x.new_zeros(b)])
         losses, accs = [], []
-        for z, theta in zip(model.activations(posneg), model.thresholds):
+        layers = model.layers(posneg)
+        for i, theta in enumerate(model.thresholds):
+            z = next(layers)  # not zip(): its cached result tuple would keep the previous layer alive
             loss, acc = ff_layer_loss(goodness(z), theta, positive)
+            if layerwise:
+                if i >= start:
+                    loss.sum().backward()  # frees this layer's saved activations before the next layer runs
+                loss = loss.detach()       # and no layer's graph outlives it
+                del z
             losses.append(loss)
             accs.append(acc)
         ff_loss = torch.stack(losses[start:]).sum(0)  # excluded layers stay out of the graph
@@ -207,6 +221,9 @@ def _ff_step_fn(model: StackedFFCNN, include_first: bool):
         train_acc = (logits.argmax(-1) == y).float().mean(0)
         stats = torch.cat([torch.stack(losses).detach(), torch.stack(accs),
                            torch.stack([ff_loss.detach(), cls_loss.detach(), train_acc])])
+        if layerwise:
+            cls_loss.sum().backward()
+            return None, stats
         return (ff_loss + cls_loss).sum(), stats
 
     return step
@@ -261,15 +278,21 @@ def _final_evaluation(run: _Run, r: int, net: torch.nn.Module) -> dict:
     return out
 
 
-def compiled_step(run: _Run, compile: bool | str | None):
+def compiled_step(run: _Run, compile: bool | str | None, layerwise: bool = False):
     """The step function, wrapped in ``torch.compile`` if asked (default: on the fast path).
 
     ``compile`` may name a ``torch.compile`` mode, e.g. ``"reduce-overhead"`` (CUDA graphs, for
-    launch-bound small networks) or ``"max-autotune-no-cudagraphs"``. Returns (step, mode or False).
+    launch-bound small networks) or ``"max-autotune-no-cudagraphs"``. ``layerwise`` selects the
+    FF step with a backward pass per layer (see :func:`_ff_step_fn`), which runs eagerly.
+    Returns (step, mode or False).
     """
-    step = _ff_step_fn(run.model, run.config.include_first_layer) if run.config.model == "ff" \
+    if layerwise and run.config.model != "ff":
+        raise ValueError(f"layer-wise backward is for FF networks, not model={run.config.model!r}")
+    if layerwise and compile:
+        raise ValueError(f"layer-wise backward runs eagerly (backward inside the step); got compile={compile!r}")
+    step = _ff_step_fn(run.model, run.config.include_first_layer, layerwise) if run.config.model == "ff" \
         else _bp_step_fn(run.model)
-    use = run.fast if compile is None else compile
+    use = (run.fast and not layerwise) if compile is None else compile
     if not use:
         return step, False
     mode = use if isinstance(use, str) else "default"
@@ -279,7 +302,8 @@ def compiled_step(run: _Run, compile: bool | str | None):
 def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool | None = None,
                compile: bool | str | None = None, checkpoint: str | Path | None = None,
                time_budget_s: float | None = None, checkpoint_every_s: float = 120.0,
-               goodness_every: int | None = None, progress: bool = True) -> list[Outcome]:
+               goodness_every: int | None = None, layerwise: bool = False,
+               progress: bool = True) -> list[Outcome]:
     """Train ``configs`` (differing only in seed and K) side by side in one pass; see :func:`train`.
 
     Each network sees exactly the data order, negative labels and initial weights it would see
@@ -289,7 +313,7 @@ def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool
     ckpt = Path(checkpoint) if checkpoint is not None else None
     run = _Run(list(configs), dev, fast, ckpt)
     config, R = run.config, len(run.configs)
-    step, use_compile = compiled_step(run, compile)
+    step, use_compile = compiled_step(run, compile, layerwise)
     names = _stat_names(config)
     every = goodness_every or max(1, config.epochs // 20)
     b = config.batch_size
@@ -302,7 +326,8 @@ def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool
     def outcomes(complete: bool, finals: list[dict]) -> list[Outcome]:
         nets = run.networks()
         return [Outcome(c, nets[r], run.histories[r], complete, device_name(dev), run.precision_name, use_compile,
-                        run.seconds, finals[r] if finals else {}, R) for r, c in enumerate(run.configs)]
+                        run.seconds, finals[r] if finals else {}, R, layerwise)
+                for r, c in enumerate(run.configs)]
 
     while run.epoch < config.epochs:
         t0 = time.perf_counter()
@@ -354,9 +379,12 @@ def train(config: Config, device: str | None = "auto", **kwargs) -> Outcome:
     """Train ``config`` from scratch, or resume from ``checkpoint`` if that file exists.
 
     ``fast`` (default: on CUDA) selects bf16 autocast and channels_last, ``compile`` (default: with
-    ``fast``) wraps the step in ``torch.compile`` (a string names its mode, see :func:`compiled_step`). With ``time_budget_s`` the loop stops after the
-    last epoch that fits, writes the checkpoint and returns ``complete=False``; call again to resume.
+    ``fast``) wraps the step in ``torch.compile`` (a string names its mode, see :func:`compiled_step`).
+    With ``time_budget_s`` the loop stops after the last epoch that fits, writes the checkpoint and
+    returns ``complete=False``; call again to resume.
     Validation accuracy is measured every epoch with the linear classifier and every
     ``goodness_every`` epochs (default: ~20 points per run, and always the last) by goodness.
+    ``layerwise`` runs a backward pass per layer (eager; same gradients, one layer's activations
+    in memory at a time).
     """
     return train_many([config], device, **kwargs)[0]

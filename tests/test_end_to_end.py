@@ -7,6 +7,7 @@ import torch
 
 from ffcnn_lib import Config, load, run_or_load
 from ffcnn_lib.__main__ import main
+from ffcnn_lib.experiments import load_partial
 from ffcnn_lib.train import train
 
 # ~1,000 steps of batch 10 on a 3x8-filter net: about 20 s on two CPU cores.
@@ -79,9 +80,12 @@ def test_interrupted_run_or_load_leaves_no_result_and_resumes(results_root):
     assert run_or_load(SMALL, device="cpu", progress=False, time_budget_s=1e-3) is None
     assert load(SMALL) is None
     assert (results_root / "checkpoints" / f"{SMALL.run_id()}.pt").exists()
+    metrics, info = load_partial(SMALL)  # the progress so far is on record, with provenance
+    assert len(metrics) == 1 and info["config"] == SMALL.to_dict() and info["provenance"]["device"].startswith("cpu")
     done = run_or_load(SMALL, device="cpu", progress=False)
     assert done is not None and len(done.metrics) == SMALL.epochs
     assert not (results_root / "checkpoints" / f"{SMALL.run_id()}.pt").exists()
+    assert load_partial(SMALL) is None and not list((results_root / "partial").iterdir())
     assert not [p for p in (results_root / "runs").iterdir() if p.name.startswith(".")]
 
 

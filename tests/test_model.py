@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ffcnn_lib.cam import class_activation_maps
-from ffcnn_lib.inference import goodness_scores, linear_logits
+from ffcnn_lib.inference import goodness_scores, goodness_scores_separate, linear_logits
 from ffcnn_lib.labels import LabelEncoder
 from ffcnn_lib.model import BPCNN, FFCNN, StackedFFCNN, ff_layer_loss, goodness, layer_norm
 from ffcnn_lib.train import _ff_step_fn, lr_at
@@ -127,6 +127,7 @@ def test_batched_goodness_inference_equals_ten_separate_passes(label_set):
     slow = torch.stack([sum(goodness(z) for z in m.activations(enc.overlay(x, torch.full((7,), lab)))[1:])
                         for lab in range(10)], dim=1)
     torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(goodness_scores_separate(m, enc, x, batch_size=4), slow)
 
 
 def test_cam_sums_to_classifier_logit():
@@ -157,3 +158,27 @@ def test_bp_model_shapes():
     assert m(torch.rand(2, 1, 28, 28)).shape == (2, 10)
     assert m.head.in_features == 16 * 784
     assert BPCNN((4, 4, 4), 3, max_pool=True).head.in_features == 4 * 49
+
+
+def test_layerwise_backward_gives_the_same_gradients():
+    """No gradient crosses layers, so a backward pass per layer changes memory, not gradients."""
+    nets = [FFCNN((3, 4, 5), kernel=3) for _ in range(2)]
+    for n in nets:
+        n.classifier.weight.data.normal_()
+    stack = StackedFFCNN(nets, [LabelEncoder("set1", 0.3), LabelEncoder("set1", 0.6)])
+    x, y = torch.rand(6, 2, 1, 28, 28), torch.randint(0, 10, (6, 2))
+    grads = []
+    for layerwise in (False, True):
+        stack.zero_grad(set_to_none=True)
+        loss, stats = _ff_step_fn(stack, include_first=False, layerwise=layerwise)(x, y, (y + 3) % 10)
+        if layerwise:
+            assert loss is None
+        else:
+            loss.backward()
+        grads.append(([p.grad.clone() for p in stack.convs[1:].parameters()], stack.classifier.grad.clone(), stats))
+        assert stack.convs[0].weight.grad is None
+    (g_sum, c_sum, s_sum), (g_lw, c_lw, s_lw) = grads
+    for a, b in zip(g_sum, g_lw):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(c_sum, c_lw)
+    torch.testing.assert_close(s_sum, s_lw)

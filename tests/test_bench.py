@@ -1,0 +1,67 @@
+"""The benchmark's measuring instruments: FLOP count, saved-activation meter, records for the book."""
+import json
+
+import pytest
+import torch
+
+from ffcnn_lib import bench
+from ffcnn_lib.config import Config
+
+
+def test_step_flops_of_the_best_configuration():
+    # 3B = 150 images forward through three layers, 2B = 100 backward (weight gradients) through
+    # layers 2 and 3: about 0.63 TFLOP (issue #4's physical-limit estimate).
+    assert bench.step_flops(Config()) == pytest.approx(0.631e12, rel=0.01)
+    # including layer 1 adds its weight gradient only
+    first = 2.0 * 1 * 128 * 49 * 784 * 100
+    assert bench.step_flops(Config(include_first_layer=True)) - bench.step_flops(Config()) == pytest.approx(first)
+
+
+def test_saved_activations_counts_each_storage_once_until_backward():
+    x = torch.rand(1000, requires_grad=True)
+    with bench.SavedActivations() as meter:
+        y = x * x            # saves x twice (both operands): one storage
+        z = y.exp()          # saves its output (another 4,000 bytes)
+        assert meter.live == 8000
+        z.sum().backward()
+        assert meter.live == 0 and meter.peak == 8000
+    w = torch.nn.Parameter(torch.rand(10))
+    with bench.SavedActivations([w]) as meter:
+        (w * torch.rand(10, requires_grad=True)).sum().backward()
+        assert meter.peak == 40  # the parameter is not an activation
+
+
+def test_layerwise_ff_keeps_one_layer_and_bp_all(results_root):
+    mem = bench.memory(Config(filters=(4, 4, 4), kernel=3, batch_size=10), torch.device("cpu"))
+    layer = 2 * 10 * 4 * 28 * 28 * 4  # positive + negative images, one layer's output, fp32
+    # FF with a backward pass per layer keeps a layer's input and output, BP every layer's output
+    assert mem["ff_layerwise"]["saved_mib"] * bench.MiB == pytest.approx(2 * layer, rel=0.05)
+    image = 10 * 28 * 28 * 4
+    assert mem["bp"]["saved_mib"] * bench.MiB == pytest.approx(3 * layer / 2 + image, rel=0.01)
+    assert mem["ff"]["saved_mib"] > 2 * mem["ff_layerwise"]["saved_mib"]
+
+
+def test_records_recompute_flop_columns_and_tables(results_root):
+    folder = results_root / "benchmarks"
+    folder.mkdir(parents=True)
+    row = {"variant": "v", "ms_per_step": 2.0, "epoch_s": 2.0, "run_200_epochs_min": 6.7, "tflops": 999.0,
+           "fraction_of_peak": 9.0}
+    mem = {v: {"saved_mib": 1.0} for v in bench.MEMORY_VARIANTS}
+    record = {"device": "NVIDIA H100", "config": Config().to_dict(), "gflop_per_step": 1.0, "peak_tflops": 989.0,
+              "rows": [row], "multirun": None, "memories": [{"config": Config().to_dict(), "result": mem}],
+              "inference": None, "versions": {"torch": "x"}, "time": "2026-01-01T00:00:00Z"}
+    (folder / "b.json").write_text(json.dumps(record))
+    recs = bench.records()
+    assert recs[0]["rows"][0]["tflops"] == pytest.approx(bench.step_flops(Config()) / 2e-3 / 1e12)
+    t = bench.tables(recs)
+    assert len(t["speed"]) == 1 and len(t["memory"]) == 3 and t["multirun"].empty and t["inference"].empty
+
+
+def test_bench_runs_on_cpu_and_writes_a_record(tmp_path, capsys):
+    assert bench.main(["--filters", "4", "--kernel", "3", "--steps", "1", "--runs", "2", "--device", "cpu",
+                       "--memory-of", "bench", "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "bench-cpu-4x4x4-k3.json").read_text())
+    assert record["rows"][0]["ms_per_step"] > 0 and record["multirun"][0]["runs"] == 2
+    assert set(record["memories"][0]["result"]) == set(bench.MEMORY_VARIANTS)
+    assert record["inference"]["goodness_vs_linear"] > 1 and record["git_commit"]
+    assert "GFLOP per step" in capsys.readouterr().out
