@@ -21,6 +21,7 @@ import torch
 from . import inference
 from .config import Config
 from .experiments import _git_commit, results_dir
+from .model import layer_shapes
 from .train import _Run, compiled_step, device_name, resolve_device, train
 
 # Dense bf16 tensor-core peak in TFLOP/s, for the "fraction of peak" column (vendor figures).
@@ -34,11 +35,10 @@ def step_flops(config: Config) -> float:
     positive + negative (2B) for the layers in the loss. Every layer's input is detached (no gradient
     crosses layers), so the backward pass computes weight gradients only: as many FLOPs as the forward.
     """
-    b, total, c_in, size = config.batch_size, 0.0, 1, 28
-    for i, c in enumerate(config.filters):
-        if config.max_pool and i > 0:
-            size //= 2
-        fwd = 2.0 * c_in * c * config.kernel ** 2 * size * size  # per image
+    b, total, c_in = config.batch_size, 0.0, 1
+    shapes = layer_shapes(config.filters, config.max_pool, kernel=config.kernel, padding=config.padding)
+    for i, (c, h, w) in enumerate(shapes):
+        fwd = 2.0 * c_in * c * config.kernel ** 2 * h * w  # per image
         trained = i > 0 or config.include_first_layer
         total += fwd * 3 * b + (fwd * 2 * b if trained else 0.0)
         c_in = c
@@ -164,8 +164,8 @@ def memory(config: Config, device: torch.device) -> dict:
     for variant in MEMORY_VARIANTS:
         small = dict(n_train=max(1000, config.batch_size), n_val=10)
         cfg = config.replace(model="ff", **small) if variant.startswith("ff") else Config.bp(
-            filters=config.filters, kernel=config.kernel, max_pool=config.max_pool, batch_size=config.batch_size,
-            **small)
+            filters=config.filters, kernel=config.kernel, max_pool=config.max_pool, padding=config.padding,
+            batch_size=config.batch_size, **small)
         run = _Run([cfg], device, False, None)
         step, _ = compiled_step(run, False, layerwise=variant == "ff_layerwise")
         idx = torch.arange(cfg.batch_size, device=device).unsqueeze(1)

@@ -23,8 +23,11 @@ def class_activation_maps(model: FFCNN, encoder: LabelEncoder, x: torch.Tensor,
     """CAMs of images ``x`` (N, 1, H, W) for label ``target`` (default: the predicted one).
 
     Returns ``{"layer2": (N, H, W), ..., "combined": (N, H, W)}``; maps of pooled layers are
-    upsampled to the input size before they are combined.
+    upsampled to the input size before they are combined, maps of "valid"-padded layers (smaller,
+    centred on the image) padded with zeros.
     """
+    if model.max_pool and model.padding == "valid":
+        raise NotImplementedError("CAMs of networks with both max pooling and valid padding are not supported")
     zs = model.activations(encoder.neutral(x))
     acts = [layer_norm(z) for z in zs[1:]]
     sizes = [math.prod(s) for s in model.shapes[1:]]
@@ -37,7 +40,11 @@ def class_activation_maps(model: FFCNN, encoder: LabelEncoder, x: torch.Tensor,
     for layer, (a, w, shape) in enumerate(zip(acts, weights, model.shapes[1:]), start=2):
         cam = (w.view(-1, *shape)[target] * a).sum(1)  # (N, h, w)
         maps[f"layer{layer}"] = cam
-        if cam.shape[-2:] != size:
+        if model.padding == "valid":
+            # output pixel (i, j) of layer l sits over input pixel (i + m, j + m), m = l (kernel // 2)
+            m = (size[0] - cam.shape[-2]) // 2
+            cam = F.pad(cam, (m, m, m, m))
+        elif cam.shape[-2:] != size:
             # spread the pooled pixel's vote over the pixels it covers, keeping the total
             cam = F.interpolate(cam.unsqueeze(1), size=size, mode="nearest").squeeze(1) * (cam[0].numel() / combined[0].numel())
         combined += cam

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 
 from .data import N_TRAIN
 from .labels import DEFAULT_CYCLES, LABEL_SETS, LabelEncoder, wave_vectors
+from .model import PADDINGS, layer_shapes
 
 MODELS = ("ff", "bp")
 # Bump when a change to the library alters training results: the result cache is keyed on it.
 ALGORITHM_VERSION = 1
 # Fields added after results were stored: hashed into the run id only when they differ from these
 # values, so existing results keep their ids. (Changing such a default needs an ALGORITHM_VERSION bump.)
-ADDED_FIELDS = {"label_cycles": [2, 4, 6]}
+ADDED_FIELDS = {"label_cycles": [2, 4, 6], "padding": "same"}
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class Config:
 
     model: str = "ff"                   # "ff" (Forward-Forward) or "bp" (backprop baseline)
     filters: tuple[int, ...] = (128, 128, 128)  # filters per conv layer (Sec. 2.2: three equal layers)
-    kernel: int = 7                     # filter size (odd, "same" padding)
+    kernel: int = 7                     # filter size (odd)
+    padding: str = "same"               # "same" (28x28 in every layer) or "valid" (paper: not given)
     max_pool: bool = False              # 2x2 max pooling between conv layers (App. C)
     label_set: str = "set1"             # "set1", "set2" (App. A) or "onehot" (Hinton)
     K: float = 0.35                     # relative label intensity (Sec. 3.2.3)
@@ -70,8 +72,13 @@ class Config:
             raise ValueError(f"filters {self.filters} must be one or more positive integers")
         if self.model == "ff" and len(self.filters) < 2:
             raise ValueError(f"an FF network needs at least 2 layers (inference uses layers 2..N); got {self.filters}")
-        if self.max_pool and 28 >> (len(self.filters) - 1) < self.kernel // 2 + 1:
-            raise ValueError(f"{len(self.filters)} layers with max pooling shrink 28x28 below the kernel {self.kernel}")
+        if self.padding not in PADDINGS:
+            raise ValueError(f"unknown padding {self.padding!r}; allowed: {', '.join(PADDINGS)}")
+        sizes = [h for _, h, _ in layer_shapes(self.filters, self.max_pool, kernel=self.kernel, padding=self.padding)]
+        if min(sizes) < 1 or (self.max_pool and min(sizes) < self.kernel // 2 + 1):
+            what = ", ".join(w for w, on in (("max pooling", self.max_pool), (f"{self.padding} padding", True)) if on)
+            raise ValueError(f"{len(self.filters)} layers of kernel {self.kernel} with {what} shrink 28x28 to "
+                             f"{sizes}: too small")
         if self.batch_size < 1:
             raise ValueError(f"batch size {self.batch_size} must be at least 1")
         if self.epochs < 1:
@@ -122,5 +129,5 @@ class Config:
         digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
         width = "-".join(map(str, self.filters))
         label = f"-{self.label_set}-K{self.K:g}" if self.model == "ff" else ""
-        pool = "-pool" if self.max_pool else ""
+        pool = ("-pool" if self.max_pool else "") + ("-valid" if self.padding == "valid" else "")
         return f"{self.model}-{width}-k{self.kernel}{pool}{label}-b{self.batch_size}-e{self.epochs}-s{self.seed}-{digest}"

@@ -66,8 +66,8 @@ class Result:
             raise FileNotFoundError(f"run {self.path.name} kept no weights; rerun with save_weights=True")
         from safetensors.torch import load_file
         c = self.config
-        model = FFCNN(c.filters, c.kernel, c.max_pool) if c.model == "ff" \
-            else BPCNN(c.filters, c.kernel, c.max_pool)
+        model = FFCNN(c.filters, c.kernel, c.max_pool, c.padding) if c.model == "ff" \
+            else BPCNN(c.filters, c.kernel, c.max_pool, c.padding)
         model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
         return model.to(device).eval()
 

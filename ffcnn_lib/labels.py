@@ -70,6 +70,17 @@ def onehot_images(size: int = IMAGE_SIZE) -> torch.Tensor:
     return pats
 
 
+def peak_after_adding(x: torch.Tensor, K: float, label_set: str = "set1",
+                      cycles: tuple[int, ...] = DEFAULT_CYCLES) -> torch.Tensor:
+    """Brightest pixel of ``x + K * wave_m`` for every image of ``x`` (N, 1, H, W) and label m: (N, 10).
+
+    Another reading of K (Sec. 2.1: superimpose, then normalize to [0, 1]) divides ``x + K * wave``
+    by this peak. Where the peak is 1 + K, that is our convex mix at K' = K / (1 + K).
+    """
+    waves = wave_images(label_set, x.shape[-1], tuple(cycles)).to(x.device)
+    return (x + K * waves).amax(dim=(-2, -1))
+
+
 class LabelEncoder:
     """Superimposes labels on images: ``overlay(x, m) = keep * x + patterns[m]``."""
 

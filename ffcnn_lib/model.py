@@ -53,19 +53,32 @@ def ff_layer_loss(g: torch.Tensor, threshold: float, positive: torch.Tensor) -> 
     return loss, acc
 
 
-def _conv_stack(filters: tuple[int, ...], kernel: int) -> nn.ModuleList:
+PADDINGS = ("same", "valid")
+
+
+def _pad(kernel: int, padding: str) -> int:
+    # "same" (our default; the paper does not say) keeps every layer at 28x28, so the label wave is
+    # seen at every position; "valid" (no padding) shrinks each layer by kernel - 1 pixels.
+    return kernel // 2 if padding == "same" else 0
+
+
+def _conv_stack(filters: tuple[int, ...], kernel: int, padding: str = "same") -> nn.ModuleList:
     channels = (1, *filters)
-    # "same" padding keeps every layer at 28x28, so the label wave is seen at every position.
-    return nn.ModuleList(nn.Conv2d(channels[i], channels[i + 1], kernel, padding=kernel // 2)
+    return nn.ModuleList(nn.Conv2d(channels[i], channels[i + 1], kernel, padding=_pad(kernel, padding))
                          for i in range(len(filters)))
 
 
-def layer_shapes(filters: tuple[int, ...], max_pool: bool, size: int = 28) -> list[tuple[int, int, int]]:
-    """(C, H, W) of each layer's activations; max pooling (App. C) halves H, W before the next conv."""
+def layer_shapes(filters: tuple[int, ...], max_pool: bool, size: int = 28, kernel: int = 1,
+                 padding: str = "same") -> list[tuple[int, int, int]]:
+    """(C, H, W) of each layer's activations; max pooling (App. C) halves H, W before the next conv,
+    "valid" padding takes kernel - 1 off each conv's output. A size below 1 means the stack does not fit."""
+    if padding not in PADDINGS:
+        raise ValueError(f"unknown padding {padding!r}; allowed: {', '.join(PADDINGS)}")
     shapes = []
     for i, c in enumerate(filters):
         if max_pool and i > 0:
             size //= 2
+        size = size + 2 * _pad(kernel, padding) - (kernel - 1)
         shapes.append((c, size, size))
     return shapes
 
@@ -73,11 +86,12 @@ def layer_shapes(filters: tuple[int, ...], max_pool: bool, size: int = 28) -> li
 class FFCNN(nn.Module):
     """Convolutional layers trained with Forward-Forward, plus the linear classifier (Sec. 2.2, 2.3)."""
 
-    def __init__(self, filters: tuple[int, ...] = (128, 128, 128), kernel: int = 7, max_pool: bool = False):
+    def __init__(self, filters: tuple[int, ...] = (128, 128, 128), kernel: int = 7, max_pool: bool = False,
+                 padding: str = "same"):
         super().__init__()
-        self.filters, self.kernel, self.max_pool = tuple(filters), kernel, max_pool
-        self.convs = _conv_stack(self.filters, kernel)
-        self.shapes = layer_shapes(self.filters, max_pool)
+        self.filters, self.kernel, self.max_pool, self.padding = tuple(filters), kernel, max_pool, padding
+        self.convs = _conv_stack(self.filters, kernel, padding)
+        self.shapes = layer_shapes(self.filters, max_pool, kernel=kernel, padding=padding)
         self.thresholds = [float(math.prod(s)) for s in self.shapes]  # θ = number of neurons
         # Zero init as Loewe (2023): the classifier starts with no preference.
         self.classifier = nn.Linear(sum(math.prod(s) for s in self.shapes[1:]), N_CLASSES, bias=False)
@@ -111,11 +125,12 @@ class FFCNN(nn.Module):
 class BPCNN(nn.Module):
     """The backprop baseline: the same conv stack with a linear head, trained end to end (Sec. 3.1)."""
 
-    def __init__(self, filters: tuple[int, ...] = (16, 16, 16), kernel: int = 5, max_pool: bool = False):
+    def __init__(self, filters: tuple[int, ...] = (16, 16, 16), kernel: int = 5, max_pool: bool = False,
+                 padding: str = "same"):
         super().__init__()
         self.max_pool = max_pool
-        self.convs = _conv_stack(tuple(filters), kernel)
-        c, h, w = layer_shapes(tuple(filters), max_pool)[-1]
+        self.convs = _conv_stack(tuple(filters), kernel, padding)
+        c, h, w = layer_shapes(tuple(filters), max_pool, kernel=kernel, padding=padding)[-1]
         self.head = nn.Linear(c * h * w, N_CLASSES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,14 +154,15 @@ class StackedFFCNN(nn.Module):
     def __init__(self, models: list[FFCNN], encoders: list[LabelEncoder]):
         super().__init__()
         m0 = models[0]
-        if any((m.filters, m.kernel, m.max_pool) != (m0.filters, m0.kernel, m0.max_pool) for m in models):
-            raise ValueError("stacked networks must share filters, kernel size and pooling")
-        self.R, self.filters, self.kernel, self.max_pool = len(models), m0.filters, m0.kernel, m0.max_pool
+        shape = (m0.filters, m0.kernel, m0.max_pool, m0.padding)
+        if any((m.filters, m.kernel, m.max_pool, m.padding) != shape for m in models):
+            raise ValueError("stacked networks must share filters, kernel size, pooling and padding")
+        self.R, self.filters, self.kernel, self.max_pool, self.padding = len(models), *shape
         self.shapes, self.thresholds = m0.shapes, m0.thresholds
         self.convs = nn.ModuleList()
         for i, conv in enumerate(m0.convs):
             g = nn.Conv2d(self.R * conv.in_channels, self.R * conv.out_channels, self.kernel,
-                          padding=self.kernel // 2, groups=self.R)
+                          padding=conv.padding, groups=self.R)
             g.weight.data.copy_(torch.cat([m.convs[i].weight.data for m in models]))
             g.bias.data.copy_(torch.cat([m.convs[i].bias.data for m in models]))
             self.convs.append(g)
@@ -190,7 +206,7 @@ class StackedFFCNN(nn.Module):
 
         ``into``: modules of an earlier call to overwrite, so evaluating every epoch builds nothing.
         """
-        out = into or [FFCNN(self.filters, self.kernel, self.max_pool).to(self.classifier.device)
+        out = into or [FFCNN(self.filters, self.kernel, self.max_pool, self.padding).to(self.classifier.device)
                        for _ in range(self.R)]
         for r, m in enumerate(out):
             for conv, g in zip(m.convs, self.convs):

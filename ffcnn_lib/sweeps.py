@@ -72,6 +72,17 @@ def _ff(filters=128, kernel=7, **kw) -> Config:
     return Config(filters=filters, kernel=kernel, **kw)
 
 
+# Settings the paper does not state (README, "Choices the paper leaves open"): our defaults first,
+# then one alternative at a time. The one-hot label is a control: what spatial extension buys.
+CHOICES: dict[str, dict] = {
+    "our defaults (same padding, waves of 2/4/6 cycles)": {},
+    "valid padding": {"padding": "valid"},
+    "waves of 1/2/3 cycles per image": {"label_cycles": (1, 2, 3)},
+    "waves of 3/6/9 cycles per image": {"label_cycles": (3, 6, 9)},
+    "one-hot label (Hinton), not spatially extended": {"label_set": "onehot"},
+}
+
+
 # Each artifact at the paper's settings. Grids the paper does not state are marked "chosen".
 ARTIFACTS: dict[str, Callable[[], list[Config]]] = {
     # Sec. 3.1: the best configuration, evaluated on the test set.
@@ -99,6 +110,8 @@ ARTIFACTS: dict[str, Callable[[], list[Config]]] = {
                                                           ((16, 32, 64), 7)) for p in (False, True)],
     # Sec. 3.1: the BP baseline at its best settings.
     "bp": lambda: [Config.bp()],
+    # Not in the paper: the choices it leaves open, each varied alone on the best configuration.
+    "choices": lambda: [_ff(**kw, tags=(name,)) for name, kw in CHOICES.items()],
 }
 # Artifacts whose figures need the trained network, not only its numbers.
 KEEP_WEIGHTS = {"cam", "headline"}
@@ -136,7 +149,8 @@ def _row(artifact: str, profile: str, paper: Config, result) -> dict:
     c, prov, final = result.config, result.summary["provenance"], result.summary["final"]
     row = {"artifact": artifact, "profile": profile, "run_id": result.path.name, "model": paper.model,
            "filters": "-".join(map(str, paper.filters)), "kernel": paper.kernel, "batch_size": paper.batch_size,
-           "K": paper.K, "label_set": paper.label_set, "max_pool": paper.max_pool,
+           "K": paper.K, "label_set": paper.label_set, "max_pool": paper.max_pool, "padding": paper.padding,
+           "label_cycles": "/".join(map(str, paper.label_cycles)), "variant": paper.tags[0] if paper.tags else "",
            "include_first_layer": paper.include_first_layer, "seed": c.seed,
            "run_filters": "-".join(map(str, c.filters)), "epochs": c.epochs, "n_train": c.n_train,
            "device": prov["device"], "precision": prov["precision"], "train_seconds": prov["train_seconds"],

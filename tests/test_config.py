@@ -33,6 +33,9 @@ def test_int_filters_mean_three_equal_layers():
     (dict(epochs=0), "epochs 0"),
     (dict(label_cycles=(2, 4)), "at least 3 frequencies"),
     (dict(label_cycles=(2, 4, 20)), r"label_cycles \(2, 4, 20\) must lie in 1..13"),
+    (dict(padding="full"), "'full'.*allowed: same, valid"),
+    (dict(filters=(8,) * 5, padding="valid"), r"kernel 7 with valid padding shrink 28x28 to \[22, 16, 10, 4, -2\]"),
+    (dict(kernel=5, max_pool=True, padding="valid"), "max pooling, valid padding"),
 ])
 def test_bad_values_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ffcnn_lib.labels import (LabelEncoder, N_CLASSES, DEFAULT_CYCLES, negative_labels, onehot_images,
-                              wave_images, wave_vectors)
+                              peak_after_adding, wave_images, wave_vectors)
 
 
 def _modes(img: torch.Tensor) -> set[tuple[int, int]]:
@@ -104,3 +104,15 @@ def test_frequencies_are_configurable_and_checked():
         wave_vectors("set1", (2, 4))
     with pytest.raises(ValueError, match="fewer than 10 distinct"):
         wave_vectors("set2", (1, 1, 1))
+
+
+def test_add_then_normalize_is_the_convex_mix_at_rescaled_k():
+    x = torch.zeros(2, 1, 28, 28)
+    x[:, :, 10:18, 10:18] = 1.0  # a bright square: somewhere under it the wave peaks too
+    K = 0.35
+    peak = peak_after_adding(x, K)
+    assert peak.shape == (2, 10) and torch.allclose(peak, torch.full_like(peak, 1 + K))
+    enc = LabelEncoder("set1", K / (1 + K))
+    labels = torch.tensor([3, 8])
+    added = (x + K * wave_images("set1")[labels].unsqueeze(1)) / (1 + K)
+    torch.testing.assert_close(enc.overlay(x, labels), added)

@@ -118,9 +118,9 @@ def test_lr_linear_cooldown():
     assert all(lr_at(e, 1.0, 5) <= 1.0 for e in range(1, 6))  # odd E: no step above lr
 
 
-@pytest.mark.parametrize("label_set", ["set1", "onehot"])
-def test_batched_goodness_inference_equals_ten_separate_passes(label_set):
-    m = FFCNN((4, 5, 6), kernel=5)
+@pytest.mark.parametrize("label_set, padding", [("set1", "same"), ("onehot", "same"), ("set1", "valid")])
+def test_batched_goodness_inference_equals_ten_separate_passes(label_set, padding):
+    m = FFCNN((4, 5, 6), kernel=5, padding=padding)
     enc = LabelEncoder(label_set, 0.35)
     x = torch.rand(7, 1, 28, 28)
     fast = goodness_scores(m, enc, x, batch_size=3)
@@ -130,8 +130,9 @@ def test_batched_goodness_inference_equals_ten_separate_passes(label_set):
     torch.testing.assert_close(goodness_scores_separate(m, enc, x, batch_size=4), slow)
 
 
-def test_cam_sums_to_classifier_logit():
-    m = FFCNN((4, 5, 6), kernel=3)
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_cam_sums_to_classifier_logit(padding):
+    m = FFCNN((4, 5, 6), kernel=3, padding=padding)
     m.classifier.weight.data.normal_()
     enc = LabelEncoder("set1", 0.35)
     x = torch.rand(3, 1, 28, 28)
@@ -139,7 +140,11 @@ def test_cam_sums_to_classifier_logit():
     maps = class_activation_maps(m, enc, x, target)
     logits = linear_logits(m, enc, x)
     torch.testing.assert_close(maps["combined"].sum((1, 2)), logits[torch.arange(3), target], rtol=1e-4, atol=1e-3)
-    torch.testing.assert_close(maps["layer2"] + maps["layer3"], maps["combined"])
+    if padding == "same":
+        torch.testing.assert_close(maps["layer2"] + maps["layer3"], maps["combined"])
+    else:  # layer 2 (24x24) and layer 3 (22x22) are centred on the image
+        assert maps["layer3"].shape == (3, 22, 22) and maps["combined"][:, :2].abs().sum() == 0
+        torch.testing.assert_close(maps["combined"][:, 3:-3, 3:-3], maps["layer3"] + maps["layer2"][:, 1:-1, 1:-1])
 
 
 def test_cam_with_pooling_keeps_totals():
@@ -182,3 +187,17 @@ def test_layerwise_backward_gives_the_same_gradients():
         torch.testing.assert_close(a, b)
     torch.testing.assert_close(c_sum, c_lw)
     torch.testing.assert_close(s_sum, s_lw)
+
+
+def test_valid_padding_shrinks_layers_and_sets_thresholds():
+    m = FFCNN((4, 5, 6), kernel=7, padding="valid")
+    zs = m.activations(torch.rand(2, 1, 28, 28))
+    assert [tuple(z.shape[1:]) for z in zs] == [(4, 22, 22), (5, 16, 16), (6, 10, 10)] == m.shapes
+    assert m.thresholds == [4 * 22 * 22, 5 * 16 * 16, 6 * 10 * 10]
+    assert m.classifier.in_features == 5 * 256 + 6 * 100
+    assert BPCNN((4, 4, 4), 5, padding="valid").head.in_features == 4 * 16 * 16
+    stack = StackedFFCNN([m, FFCNN((4, 5, 6), kernel=7, padding="valid")], [LabelEncoder("set1", 0.3)] * 2)
+    assert stack.activations(torch.rand(2, 2, 1, 28, 28))[2].shape == (2, 2, 6, 10, 10)
+    assert stack.unstack()[0].padding == "valid"
+    with pytest.raises(ValueError, match="share filters, kernel size, pooling and padding"):
+        StackedFFCNN([m, FFCNN((4, 5, 6), kernel=7)], [LabelEncoder("set1", 0.3)] * 2)
