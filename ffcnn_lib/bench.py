@@ -92,8 +92,7 @@ def precision_check(config: Config, device: torch.device, epochs: int) -> dict:
 
 
 MiB = 2 ** 20
-MEMORY_VARIANTS = {"ff": "FF, one backward pass", "ff_layerwise": "FF, a backward pass per layer",
-                   "bp": "BP (batch B)"}
+MEMORY_VARIANTS = {"ff": "FF one backward", "ff_layerwise": "FF per layer", "bp": "BP"}
 
 
 class SavedActivations:
@@ -241,7 +240,8 @@ def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
 
     speed, multi, mem, inf, prec = [], [], [], [], []
     for r in recs:
-        where = {"device": r["device"], "torch": r["versions"]["torch"], "measured": r["time"]}
+        # versions and commit stay in the records; the tables name device and day
+        where = {"device": r["device"].replace("NVIDIA ", ""), "measured": r["time"][:10]}
         for v in r["rows"]:
             speed.append({**where, "network": net(r["config"]), "variant": v["variant"], "ms/step": v["ms_per_step"],
                           "200 epochs [min]": v["run_200_epochs_min"], "TFLOP/s": v["tflops"],
@@ -261,16 +261,16 @@ def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
                              "val goodness [%]": 100 * c[path]["val_acc_goodness"],
                              "train [s]": c[path]["train_seconds"]})
         for m in r.get("memories") or []:
+            row = {**where, "network": net(m["config"])}
             for variant, label in MEMORY_VARIANTS.items():
-                row = {**where, "network": net(m["config"]), "training": label,
-                       "saved for backward [MiB]": m["result"][variant]["saved_mib"]}
+                row[f"{label}: saved [MiB]"] = m["result"][variant]["saved_mib"]
+            for variant, label in MEMORY_VARIANTS.items():
                 if "step_mib" in m["result"][variant]:
-                    row["CUDA step peak [MiB]"] = m["result"][variant]["step_mib"]
-                mem.append(row)
+                    row[f"{label}: CUDA step [MiB]"] = m["result"][variant]["step_mib"]
+            mem.append(row)
         if r.get("memory") and "memories" not in r:  # early records: CUDA step peak of FF and BP only
-            for variant in ("ff", "bp"):
-                mem.append({**where, "network": net(r["config"]), "training": MEMORY_VARIANTS[variant],
-                            "CUDA step peak [MiB]": r["memory"][variant]["step_mib"]})
+            mem.append({**where, "network": net(r["config"]),
+                        **{f"{MEMORY_VARIANTS[v]}: CUDA step [MiB]": r["memory"][v]["step_mib"] for v in ("ff", "bp")}})
         if r.get("inference"):
             i = r["inference"]
             inf.append({**where, "network": net(r["config"]), "images": i["images"],

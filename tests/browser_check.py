@@ -16,7 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "book" / "_build" / "html"
-PAGES = ["index.html", "03_filters_ff_vs_bp.html", "07_class_activation_maps.html", "12_summary.html"]
+PAGES = ["index.html", "03_filters_ff_vs_bp.html", "07_class_activation_maps.html", "13_performance.html",
+         "14_open_choices.html", "12_summary.html"]
 
 
 def main() -> int:
