@@ -83,6 +83,36 @@ def layer_shapes(filters: tuple[int, ...], max_pool: bool, size: int = 28, kerne
     return shapes
 
 
+def forward_layers(convs: nn.ModuleList, x: torch.Tensor | None, max_pool: bool, networks: int = 0,
+                   first: torch.Tensor | None = None):
+    """Yield the post-ReLU activations z_l of each conv layer in turn (the data flow above).
+
+    Layer l+1 receives layer l's output normalized, pooled if ``max_pool``, and detached.
+    ``networks`` = R > 0: the convolutions are grouped over R networks (:class:`StackedFFCNN`),
+    inputs are (N, R * C, H, W) and activations come out as (N, R, C, H, W). ``first`` replaces
+    layer 1's pre-activation (goodness inference computes it once per image and label). A
+    generator, so a caller may run a layer's backward pass before the next layer exists.
+    """
+    h = x
+    for i, conv in enumerate(convs):
+        z = F.relu(first if (i == 0 and first is not None) else conv(h))
+        if networks:
+            z = z.unflatten(1, (networks, -1))
+        yield z
+        h = layer_norm(z.detach())
+        del z  # layer l's output (and its graph) may go before layer l+1 runs
+        if networks:
+            h = h.flatten(1, 2)
+        if max_pool:
+            h = F.max_pool2d(h, 2)
+
+
+def classifier_input(zs: list[torch.Tensor]) -> torch.Tensor:
+    """Normalized activations of layers 2..N, flattened and concatenated (Sec. 2.3), detached:
+    (N, F) for one network, (N, R, F) for R stacked ones."""
+    return torch.cat([layer_norm(z.detach()).flatten(-3) for z in zs[1:]], dim=-1)
+
+
 class FFCNN(nn.Module):
     """Convolutional layers trained with Forward-Forward, plus the linear classifier (Sec. 2.2, 2.3)."""
 
@@ -97,29 +127,14 @@ class FFCNN(nn.Module):
         self.classifier = nn.Linear(sum(math.prod(s) for s in self.shapes[1:]), N_CLASSES, bias=False)
         nn.init.zeros_(self.classifier.weight)
 
-    def next_input(self, z: torch.Tensor) -> torch.Tensor:
-        """What layer l+1 receives from layer l: normalized, optionally pooled, and detached."""
-        h = layer_norm(z.detach())
-        return F.max_pool2d(h, 2) if self.max_pool else h
-
-    def activations(self, x: torch.Tensor, first: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Post-ReLU activations z_l of every layer for input images x (N, 1, H, W).
-
-        ``first`` replaces layer 1's pre-activation (used by goodness inference, which computes it
-        once per image and adds the label's contribution).
-        """
-        zs = []
-        h = x
-        for i, conv in enumerate(self.convs):
-            pre = first if (i == 0 and first is not None) else conv(h)
-            z = F.relu(pre)
-            zs.append(z)
-            h = self.next_input(z)
-        return zs
+    def activations(self, x: torch.Tensor | None, first: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Post-ReLU activations z_l of every layer for input images x (N, 1, H, W); ``first``
+        replaces layer 1's pre-activation (see :func:`forward_layers`)."""
+        return list(forward_layers(self.convs, x, self.max_pool, first=first))
 
     def features(self, zs: list[torch.Tensor]) -> torch.Tensor:
-        """Classifier input: normalized activations of layers 2..N, flattened and concatenated."""
-        return torch.cat([layer_norm(z.detach()).flatten(1) for z in zs[1:]], dim=1)
+        """Classifier input (N, F), see :func:`classifier_input`."""
+        return classifier_input(zs)
 
 
 class BPCNN(nn.Module):
@@ -179,26 +194,16 @@ class StackedFFCNN(nn.Module):
         return x * self.keep + self.patterns.mean(1).unsqueeze(1)
 
     def layers(self, x: torch.Tensor):
-        """Yield the activations (N, R, C, H, W) of each layer in turn for inputs x (N, R, 1, H, W).
-
-        A generator, so a caller may run a layer's backward pass before the next layer exists
-        (layer-wise training, which keeps one layer's activations at a time).
-        """
-        n, h = x.shape[0], x.flatten(1, 2)
-        for conv, (c, hh, ww) in zip(self.convs, self.shapes):
-            z = F.relu(conv(h)).view(n, self.R, c, hh, ww)
-            yield z
-            h = layer_norm(z.detach()).flatten(1, 2)
-            del z  # layer l's output (and its graph) may go before layer l+1 runs
-            if self.max_pool:
-                h = F.max_pool2d(h, 2)
+        """Yield the activations (N, R, C, H, W) of each layer in turn for inputs x (N, R, 1, H, W)
+        (a generator: layer-wise training runs a layer's backward pass before the next layer)."""
+        return forward_layers(self.convs, x.flatten(1, 2), self.max_pool, networks=self.R)
 
     def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
         return list(self.layers(x))
 
     def logits(self, zs: list[torch.Tensor]) -> torch.Tensor:
         """Classifier outputs (N, R, 10) from layers 2..N, each network with its own classifier."""
-        feats = torch.cat([layer_norm(z.detach()).flatten(2) for z in zs[1:]], dim=2)
+        feats = classifier_input(zs)
         return torch.einsum("nrf,rkf->nrk", feats, self.classifier.to(feats.dtype))
 
     def unstack(self, into: list[FFCNN] | None = None) -> list[FFCNN]:
