@@ -201,3 +201,20 @@ def test_valid_padding_shrinks_layers_and_sets_thresholds():
     assert stack.unstack()[0].padding == "valid"
     with pytest.raises(ValueError, match="share filters, kernel size, pooling and padding"):
         StackedFFCNN([m, FFCNN((4, 5, 6), kernel=7)], [LabelEncoder("set1", 0.3)] * 2)
+
+
+def test_ff_step_traces_as_one_graph():
+    """torch.compile captures the whole FF step (no graph break), and the traced step computes what
+    the eager one does (aot_eager: tracing and autograd as compiled, without code generation)."""
+    nets = [FFCNN((3, 4, 5), kernel=3) for _ in range(2)]
+    stack = StackedFFCNN(nets, [LabelEncoder("set1", 0.3), LabelEncoder("set2", 0.5)])
+    x, y = torch.rand(6, 2, 1, 28, 28), torch.randint(0, 10, (6, 2))
+    step = _ff_step_fn(stack, include_first=False)
+    compiled = torch.compile(step, backend="aot_eager", fullgraph=True)
+    for fn in (step, compiled):
+        stack.zero_grad(set_to_none=True)
+        loss, stats = fn(x, y, (y + 1) % 10)
+        loss.backward()
+        if fn is step:
+            expected = (loss.detach(), stats, stack.convs[2].weight.grad.clone())
+    torch.testing.assert_close((loss.detach(), stats, stack.convs[2].weight.grad), expected)
