@@ -231,6 +231,29 @@ def records(root: Path | None = None) -> list[dict]:
     return sorted(out, key=lambda r: r["time"])
 
 
+def targets(recs: list[dict]) -> "pd.DataFrame":
+    """The speed targets of issue #4 (one H100), each with the best measured figure and whether it is met."""
+    import pandas as pd
+
+    h100 = [r for r in recs if "H100" in r["device"]]
+    best = [row["ms_per_step"] for r in h100 if r["config"]["filters"] == [128, 128, 128]
+            and r["config"]["kernel"] == 7 and r["config"]["batch_size"] == 50
+            for row in r["rows"] if "compile" in row["variant"]]
+    multi = [m["throughput_ratio"] for r in h100
+             for m in ([r["multirun"]] if isinstance(r.get("multirun"), dict) else r.get("multirun") or [])
+             if m["runs"] == 8]
+    checks = [r["precision_check"] for r in h100 if r.get("precision_check")]
+    gap = max(abs(checks[-1]["diff_pp_linear"]), abs(checks[-1]["diff_pp_goodness"])) if checks else None
+    rows = [("fast path, best network (3 x 128 filters 7x7, batch 50): ms/step", "<= 1.5",
+             min(best) if best else None, lambda v: v <= 1.5),
+            ("8 stacked 16-filter 5x5 networks: throughput vs one after another", ">= 4x",
+             max(multi) if multi else None, lambda v: v >= 4),
+            ("matched short run: |validation accuracy fast - fp32| [pp]", "<= 0.1", gap, lambda v: v <= 0.1)]
+    return pd.DataFrame([{"target (one H100)": what, "wanted": wanted, "best measured": value,
+                          "verdict": "not measured (needs an H100)" if value is None
+                          else ("met" if ok(value) else "not met")} for what, wanted, value, ok in rows])
+
+
 def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
     """The book's performance tables: ``speed``, ``multirun``, ``memory``, ``inference``, ``precision``."""
     import pandas as pd

@@ -66,3 +66,13 @@ def test_bench_runs_on_cpu_and_writes_a_record(tmp_path, capsys):
     assert set(record["memories"][0]["result"]) == set(bench.MEMORY_VARIANTS)
     assert record["inference"]["goodness_vs_linear"] > 1 and record["git_commit"]
     assert "GFLOP per step" in capsys.readouterr().out
+
+
+def test_targets_say_met_not_met_or_not_measured():
+    cpu = {"device": "cpu (x86_64, 2 threads)", "config": Config().to_dict(), "rows": [], "multirun": []}
+    assert set(bench.targets([cpu])["verdict"]) == {"not measured (needs an H100)"}
+    row = {"variant": "bf16 + channels_last + compile default", "ms_per_step": 1.4}
+    h100 = {"device": "NVIDIA H100 80GB HBM3", "config": Config().to_dict(), "rows": [row],
+            "multirun": [{"runs": 8, "throughput_ratio": 3.0}],
+            "precision_check": {"diff_pp_linear": 0.05, "diff_pp_goodness": -0.02}}
+    assert list(bench.targets([cpu, h100])["verdict"]) == ["met", "not met", "met"]
