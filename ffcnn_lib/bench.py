@@ -20,7 +20,7 @@ import torch
 
 from . import inference
 from .config import Config
-from .experiments import _git_commit, results_dir
+from .experiments import _git_commit, results_dir, write_atomic
 from .model import layer_shapes
 from .train import _Run, compiled_step, device_name, resolve_device, train
 
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     tag = "cuda" if cuda else "cpu"
     path = out / f"bench-{tag}-{'x'.join(map(str, config.filters))}-k{config.kernel}.json"
-    path.write_text(json.dumps(record, indent=1))
+    write_atomic(path, json.dumps(record, indent=1))
     print(f"wrote {path}")
     return 0
 

@@ -191,7 +191,8 @@ def _run_lock(path: Path):
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -208,8 +209,8 @@ def _record_partial(outcome, root: Path) -> None:
         info.unlink(missing_ok=True)
         return
     base.mkdir(parents=True, exist_ok=True)
-    _write_atomic(csv, pd.DataFrame(outcome.history).to_csv(index=False))
-    _write_atomic(info, json.dumps({
+    write_atomic(csv, pd.DataFrame(outcome.history).to_csv(index=False))
+    write_atomic(info, json.dumps({
         "run_id": run_id,
         "status": f"incomplete: stopped at its time budget after epoch {len(outcome.history)} of "
                   f"{outcome.config.epochs}; resumes from results/checkpoints/ where that survives",

@@ -177,3 +177,14 @@ def test_unfinished_runs_resume_from_their_checkpoint_even_when_forced(results_r
     done = run_or_load_many(configs, device="cpu", progress=False, force=True)
     assert [r.metrics["epoch_s"].iloc[0] for r in done] == [-1.0, -1.0]
     assert len(done[0].metrics) == SMALL.epochs and not ckpt.exists()
+
+
+def test_layerwise_backward_trains_the_same_network():
+    a = train(SMALL, "cpu", progress=False)
+    b = train(SMALL, "cpu", progress=False, layerwise=True)
+    assert b.layerwise and not a.layerwise
+    for ra, rb in zip(a.history, b.history):  # the same gradients, summed in another order
+        for k in ("combined_loss", "classifier_loss", "val_acc_linear"):
+            assert rb[k] == pytest.approx(ra[k], rel=1e-3, abs=2e-3)
+    with pytest.raises(ValueError, match="layer-wise backward runs eagerly"):
+        train(SMALL, "cpu", progress=False, layerwise=True, compile=True)

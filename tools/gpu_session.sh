@@ -15,15 +15,16 @@
 set -euo pipefail
 : "${OUT:?set OUT to the folder whose files come back (the device tool sets it)}"
 export PYTHONPATH=.
+PY=${PYTHON:-$(command -v python || command -v python3)}
 stage=${1:?stage: bench, headline or sweep}
 shift
 marker=$(mktemp)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 case $stage in
   bench)
-    python -m ffcnn_lib.bench --out results/benchmarks --precision-epochs "${1:-5}" --memory-of bench ;;
+    "$PY" -m ffcnn_lib.bench --out results/benchmarks --precision-epochs "${1:-5}" --memory-of bench ;;
   headline)
-    python -m ffcnn_lib sweep headline --profile paper --device "${DEVICE:-cuda}" --time-budget "${1:-540}" || true ;;
+    "$PY" -m ffcnn_lib sweep headline --profile paper --device "${DEVICE:-cuda}" --time-budget "${1:-540}" || true ;;
   sweep)
     profile=${1:?sweep PROFILE ARTIFACT...}
     shift
@@ -32,7 +33,7 @@ case $stage in
       if [ "$1" = "--" ]; then budget=$2; break; fi
       artifacts+=("$1"); shift
     done
-    python -m ffcnn_lib sweep "${artifacts[@]}" --profile "$profile" --device "${DEVICE:-cuda}" --time-budget "$budget" || true ;;
+    "$PY" -m ffcnn_lib sweep "${artifacts[@]}" --profile "$profile" --device "${DEVICE:-cuda}" --time-budget "$budget" || true ;;
   *)
     echo "unknown stage '$stage'; allowed: bench, headline, sweep" >&2; exit 2 ;;
 esac
