@@ -22,7 +22,7 @@ from . import inference
 from .config import Config
 from .experiments import _git_commit, results_dir, write_atomic
 from .model import layer_shapes
-from .train import _Run, compiled_step, device_name, resolve_device, train
+from .train import _Run, _ff_step_fn, compiled_step, device_name, resolve_device, train
 
 # Dense bf16 tensor-core peak in TFLOP/s, for the "fraction of peak" column (vendor figures).
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -92,7 +92,8 @@ def precision_check(config: Config, device: torch.device, epochs: int) -> dict:
 
 
 MiB = 2 ** 20
-MEMORY_VARIANTS = {"ff": "FF one backward", "ff_layerwise": "FF per layer", "bp": "BP"}
+MEMORY_VARIANTS = {"ff": "FF one backward", "ff_layerwise": "FF per layer",
+                   "ff_layerwise_noclf": "FF per layer, no classifier", "bp": "BP"}
 
 
 class SavedActivations:
@@ -151,7 +152,8 @@ class _Saved:
 
 
 def memory(config: Config, device: torch.device) -> dict:
-    """Memory of one training step (eager fp32) for FF (one backward / a backward per layer) and BP.
+    """Memory of one training step (eager fp32) for FF (one backward / a backward per layer, with
+    and without the linear classifier trained alongside) and BP.
 
     ``saved_mib``: peak of the tensors kept for backward (any device, see :class:`SavedActivations`).
     On CUDA also ``step_mib``, the peak allocated above what the step started with (parameters,
@@ -166,7 +168,10 @@ def memory(config: Config, device: torch.device) -> dict:
             filters=config.filters, kernel=config.kernel, max_pool=config.max_pool, padding=config.padding,
             batch_size=config.batch_size, **small)
         run = _Run([cfg], device, False, None)
-        step, _ = compiled_step(run, False, layerwise=variant == "ff_layerwise")
+        if variant == "ff_layerwise_noclf":
+            step = _ff_step_fn(run.model, cfg.include_first_layer, layerwise=True, classifier=False)
+        else:
+            step, _ = compiled_step(run, False, layerwise=variant == "ff_layerwise")
         idx = torch.arange(cfg.batch_size, device=device).unsqueeze(1)
         run.train_step(step, idx, False)  # the first step allocates Adam's state
         if cuda:
@@ -184,6 +189,18 @@ def memory(config: Config, device: torch.device) -> dict:
         if cuda:
             torch.cuda.empty_cache()
     return out
+
+
+def memory_vs_depth(depths: tuple[int, ...], device: torch.device, filters: int = 16, kernel: int = 5,
+                    batch_size: int = 50) -> list[dict]:
+    """Saved-for-backward memory of one step (:func:`memory`) for networks of ``depths`` equal layers.
+
+    BP keeps every layer's activations, FF with a backward pass per layer one layer's (its input
+    and output, for positive and negative data) plus, if the linear classifier is trained
+    alongside, the classifier's input: the activations of layers 2..N on the neutral input."""
+    return [{"layers": n, "config": (cfg := Config(filters=(filters,) * n, kernel=kernel,
+                                                    batch_size=batch_size)).to_dict(),
+             "result": memory(cfg, device)} for n in depths]
 
 
 def inference_cost(config: Config, device: torch.device, fast: bool, n: int = 1000, repeats: int = 3) -> dict:
@@ -255,13 +272,14 @@ def targets(recs: list[dict]) -> "pd.DataFrame":
 
 
 def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
-    """The book's performance tables: ``speed``, ``multirun``, ``memory``, ``inference``, ``precision``."""
+    """The book's performance tables: ``speed``, ``multirun``, ``memory``, ``memory_by_depth``,
+    ``inference``, ``precision``."""
     import pandas as pd
 
     def net(config: dict) -> str:
         return "x".join(map(str, config["filters"])) + f" k{config['kernel']} b{config['batch_size']}"
 
-    speed, multi, mem, inf, prec = [], [], [], [], []
+    speed, multi, mem, inf, prec, depth = [], [], [], [], [], []
     for r in recs:
         # versions and commit stay in the records; the tables name device and day
         where = {"device": r["device"].replace("NVIDIA ", ""), "measured": r["time"][:10]}
@@ -294,6 +312,11 @@ def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
         if r.get("memory") and "memories" not in r:  # early records: CUDA step peak of FF and BP only
             mem.append({**where, "network": net(r["config"]),
                         **{f"{MEMORY_VARIANTS[v]}: CUDA step [MiB]": r["memory"][v]["step_mib"] for v in ("ff", "bp")}})
+        if r.get("memory_by_depth"):
+            depth = []  # the newest study only
+        for d in r.get("memory_by_depth") or []:
+            depth.append({**where, "layers": d["layers"], "network": net(d["config"]),
+                          **{f"{label} [MiB]": d["result"][v]["saved_mib"] for v, label in MEMORY_VARIANTS.items()}})
         if r.get("inference"):
             i = r["inference"]
             inf.append({**where, "network": net(r["config"]), "images": i["images"],
@@ -302,7 +325,8 @@ def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
                         "goodness / linear": i["goodness_vs_linear"],
                         "ten passes / linear": i["separate_vs_linear"]})
     return {"speed": pd.DataFrame(speed), "multirun": pd.DataFrame(multi), "memory": pd.DataFrame(mem),
-            "inference": pd.DataFrame(inf), "precision": pd.DataFrame(prec)}
+            "inference": pd.DataFrame(inf), "precision": pd.DataFrame(prec),
+            "memory_by_depth": pd.DataFrame(depth)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -320,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
                         "compare validation accuracy (0: skip)")
     p.add_argument("--memory-of", default="bench,paper",
                    help="networks whose step memory to measure: bench (the timed config), paper (the best network)")
+    p.add_argument("--depths", default="2,3,4,6,8",
+                   help="layer counts for the memory-vs-depth study (16 filters 5x5; empty: skip)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="folder for the JSON record (default results/benchmarks)")
     args = p.parse_args(argv)
@@ -373,13 +399,19 @@ def main(argv: list[str] | None = None) -> int:
             m = mem[variant]
             cuda_part = f" / {m['step_mib']:.0f} MiB" if "step_mib" in m else ""
             print(f"  {label:32s} {m['saved_mib']:8.1f} MiB{cuda_part}")
+    depths = tuple(int(d) for d in args.depths.split(",") if d.strip())
+    by_depth = memory_vs_depth(depths, dev) if depths else []
+    if by_depth:
+        print("saved for backward by depth (16 filters 5x5, batch 50) [MiB]: "
+              + "; ".join(f"{d['layers']} layers: " + ", ".join(f"{MEMORY_VARIANTS[v]} {d['result'][v]['saved_mib']:.1f}"
+                                                            for v in MEMORY_VARIANTS) for d in by_depth))
     check = precision_check(config, dev, args.precision_epochs) if cuda and args.precision_epochs else None
     if check:
         print(f"matched {args.precision_epochs}-epoch runs, validation accuracy fast - fp32: linear "
               f"{check['diff_pp_linear']:+.2f} pp, goodness {check['diff_pp_goodness']:+.2f} pp")
     record = {"device": name, "config": config.to_dict(), "gflop_per_step": flops / 1e9, "peak_tflops": peak,
               "rows": rows, "multirun": multi, "memories": memories, "inference": inf,
-              "precision_check": check,
+              "memory_by_depth": by_depth, "precision_check": check,
               "versions": {"torch": torch.__version__, "python": platform.python_version()},
               "git_commit": _git_commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out = Path(args.out) if args.out else results_dir() / "benchmarks"

@@ -183,7 +183,7 @@ class _Run:
         return self.opt.param_groups[0]["lr"]
 
 
-def _ff_step_fn(model: StackedFFCNN, include_first: bool, layerwise: bool = False):
+def _ff_step_fn(model: StackedFFCNN, include_first: bool, layerwise: bool = False, classifier: bool = True):
     """Loss and metrics of one FF step of R stacked networks; the unit ``torch.compile`` fuses.
 
     ``x`` (B, R, 1, H, W) holds each network's own batch, ``y`` and ``neg`` (B, R) its labels.
@@ -194,6 +194,8 @@ def _ff_step_fn(model: StackedFFCNN, include_first: bool, layerwise: bool = Fals
     ``layerwise``: run each layer's backward pass as soon as its loss exists and return no loss.
     As no gradient crosses layers the gradients are the same, but only one layer's activations are
     kept for backward at a time instead of all of them: the memory advantage of FF over BP.
+    ``classifier=False`` leaves the linear classifier out (its metrics read 0), as for goodness
+    inference only; the benchmark uses it to measure what the classifier costs in memory.
     """
     start = 0 if include_first else 1
 
@@ -214,15 +216,19 @@ def _ff_step_fn(model: StackedFFCNN, include_first: bool, layerwise: bool = Fals
             losses.append(loss)
             accs.append(acc)
         ff_loss = torch.stack(losses[start:]).sum(0)  # excluded layers stay out of the graph
-        with torch.no_grad():
-            zs = model.activations(model.neutral(x))
-        logits = model.logits(zs).float()  # (B, R, 10)
-        cls_loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(b, -1).mean(0)
-        train_acc = (logits.argmax(-1) == y).float().mean(0)
+        if classifier:
+            with torch.no_grad():
+                zs = model.activations(model.neutral(x))
+            logits = model.logits(zs).float()  # (B, R, 10)
+            cls_loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(b, -1).mean(0)
+            train_acc = (logits.argmax(-1) == y).float().mean(0)
+        else:
+            cls_loss = train_acc = torch.zeros_like(ff_loss)
         stats = torch.cat([torch.stack(losses).detach(), torch.stack(accs),
                            torch.stack([ff_loss.detach(), cls_loss.detach(), train_acc])])
         if layerwise:
-            cls_loss.sum().backward()
+            if classifier:
+                cls_loss.sum().backward()
             return None, stats
         return (ff_loss + cls_loss).sum(), stats
 

@@ -39,6 +39,16 @@ def test_layerwise_ff_keeps_one_layer_and_bp_all(results_root):
     image = 10 * 28 * 28 * 4
     assert mem["bp"]["saved_mib"] * bench.MiB == pytest.approx(3 * layer / 2 + image, rel=0.01)
     assert mem["ff"]["saved_mib"] > 2 * mem["ff_layerwise"]["saved_mib"]
+    # without the classifier (its input: layers 2, 3 on B neutral images) only the layer remains
+    assert mem["ff_layerwise_noclf"]["saved_mib"] * bench.MiB == pytest.approx(2 * layer, rel=0.05)
+
+
+def test_ff_memory_per_layer_stays_flat_with_depth_while_bp_grows():
+    rows = bench.memory_vs_depth((2, 4, 8), torch.device("cpu"), filters=2, kernel=3, batch_size=4)
+    saved = {v: [r["result"][v]["saved_mib"] for r in rows] for v in bench.MEMORY_VARIANTS}
+    assert saved["ff_layerwise_noclf"][0] == pytest.approx(saved["ff_layerwise_noclf"][-1], rel=0.01)
+    assert saved["bp"][-1] > 3 * saved["bp"][0]
+    assert saved["ff_layerwise"][-1] > saved["ff_layerwise"][0]  # the classifier reads every layer but the first
 
 
 def test_records_recompute_flop_columns_and_tables(results_root):
@@ -60,11 +70,12 @@ def test_records_recompute_flop_columns_and_tables(results_root):
 
 def test_bench_runs_on_cpu_and_writes_a_record(tmp_path, capsys):
     assert bench.main(["--filters", "4", "--kernel", "3", "--steps", "1", "--runs", "2", "--device", "cpu",
-                       "--memory-of", "bench", "--out", str(tmp_path)]) == 0
+                       "--memory-of", "bench", "--depths", "2", "--out", str(tmp_path)]) == 0
     record = json.loads((tmp_path / "bench-cpu-4x4x4-k3.json").read_text())
     assert record["rows"][0]["ms_per_step"] > 0 and record["multirun"][0]["runs"] == 2
     assert set(record["memories"][0]["result"]) == set(bench.MEMORY_VARIANTS)
     assert record["inference"]["goodness_vs_linear"] > 1 and record["git_commit"]
+    assert record["memory_by_depth"][0]["layers"] == 2
     assert "GFLOP per step" in capsys.readouterr().out
 
 
