@@ -282,7 +282,8 @@ def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
     speed, multi, mem, inf, prec, depth = [], [], [], [], [], []
     for r in recs:
         # versions and commit stay in the records; the tables name device and day
-        where = {"device": r["device"].replace("NVIDIA ", ""), "measured": r["time"][:10]}
+        where = {"device": r["device"].replace("NVIDIA ", "") + (" (cut short)" if r.get("complete") is False else ""),
+                 "measured": r["time"][:10]}
         for v in r["rows"]:
             speed.append({**where, "network": net(r["config"]), "variant": v["variant"], "ms/step": v["ms_per_step"],
                           "200 epochs [min]": v["run_200_epochs_min"], "TFLOP/s": v["tflops"],
@@ -358,67 +359,75 @@ def main(argv: list[str] | None = None) -> int:
     flops = step_flops(config)
     name = device_name(dev)
     peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
-    rows = []
+    out = Path(args.out) if args.out else results_dir() / "benchmarks"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"bench-{'cuda' if cuda else 'cpu'}-{'x'.join(map(str, config.filters))}-k{config.kernel}.json"
+    record: dict = {"device": name, "config": config.to_dict(), "gflop_per_step": flops / 1e9, "peak_tflops": peak,
+                    "rows": [], "multirun": [], "memories": [], "inference": None, "memory_by_depth": [],
+                    "precision_check": None, "complete": False,
+                    "versions": {"torch": torch.__version__, "python": platform.python_version()},
+                    "git_commit": _git_commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+    def save() -> None:  # after every section: a run cut short (a lease ending) keeps what it measured
+        write_atomic(path, json.dumps(record, indent=1))
+
     modes = [m.strip() for m in args.compile_modes.split(",") if m.strip()]
     variants = [("eager fp32 (TF32 off)", False, "")]
     if cuda:
         variants += [(f"bf16 + channels_last + compile {m}", True, m) for m in modes]
-    for label, fast, mode in variants:
-        s = time_steps([config], dev, fast, steps, warmup=20 if fast else 5, compile_mode=mode or "default")
-        tflops = flops / s / 1e12
-        rows.append({"variant": label, "ms_per_step": s * 1e3, "epoch_s": s * (config.n_train // config.batch_size),
-                     "run_200_epochs_min": s * (config.n_train // config.batch_size) * 200 / 60,
-                     "tflops": tflops, "fraction_of_peak": tflops / peak if peak else None})
     print(f"device: {name}; config: {'x'.join(map(str, config.filters))} filters {config.kernel}x{config.kernel}, "
           f"batch {config.batch_size}; {flops / 1e9:.1f} GFLOP per step")
-    print(f"{'variant':34s} {'ms/step':>8s} {'epoch s':>8s} {'200 ep min':>10s} {'TFLOP/s':>8s} {'of peak':>8s}")
-    for r in rows:
+    print(f"{'variant':44s} {'ms/step':>8s} {'epoch s':>8s} {'200 ep min':>10s} {'TFLOP/s':>8s} {'of peak':>8s}")
+    for label, fast, mode in variants:
+        s = time_steps([config], dev, fast, steps, warmup=20 if fast else 5, compile_mode=mode or "default")
+        r = {"variant": label, "ms_per_step": s * 1e3, "epoch_s": s * (config.n_train // config.batch_size),
+             "run_200_epochs_min": s * (config.n_train // config.batch_size) * 200 / 60,
+             "tflops": flops / s / 1e12, "fraction_of_peak": flops / s / 1e12 / peak if peak else None}
+        record["rows"].append(r)
+        save()
         frac = f"{100 * r['fraction_of_peak']:.1f}%" if r["fraction_of_peak"] else "n/a"
-        print(f"{r['variant']:34s} {r['ms_per_step']:8.2f} {r['epoch_s']:8.1f} {r['run_200_epochs_min']:10.1f} "
-              f"{r['tflops']:8.2f} {frac:>8s}")
-    for r in rows[1:]:
-        print(f"speed-up of '{r['variant']}': {rows[0]['ms_per_step'] / r['ms_per_step']:.1f}x")
-    multi = [multirun_ratio(dev, cuda, args.runs or (8 if cuda else 2), steps, m) for m in (modes if cuda else [""])]
-    for m in multi:
-        print(f"multi-run{' (' + m['compile_mode'] + ')' if m['compile_mode'] else ''}: {m['runs']} stacked "
-              f"{m['config']} networks, {m['ms_per_step_stacked']:.2f} ms/step vs {m['ms_per_step_single']:.2f} "
-              f"ms/step alone: {m['throughput_ratio']:.2f}x the throughput of running them one after another")
-    inf = inference_cost(config, dev, cuda, n=1000 if cuda else 200)
+        print(f"{r['variant']:44s} {r['ms_per_step']:8.2f} {r['epoch_s']:8.1f} {r['run_200_epochs_min']:10.1f} "
+              f"{r['tflops']:8.2f} {frac:>8s}", flush=True)
+    for r in record["rows"][1:]:
+        print(f"speed-up of '{r['variant']}': {record['rows'][0]['ms_per_step'] / r['ms_per_step']:.1f}x")
+    for mode in modes if cuda else [""]:
+        m = multirun_ratio(dev, cuda, args.runs or (8 if cuda else 2), steps, mode)
+        record["multirun"].append(m)
+        save()
+        print(f"multi-run{' (' + mode + ')' if mode else ''}: {m['runs']} stacked {m['config']} networks, "
+              f"{m['ms_per_step_stacked']:.2f} ms/step vs {m['ms_per_step_single']:.2f} ms/step alone: "
+              f"{m['throughput_ratio']:.2f}x the throughput of running them one after another", flush=True)
+    inf = record["inference"] = inference_cost(config, dev, cuda, n=1000 if cuda else 200)
+    save()
     print(f"inference of {inf['images']} images: linear {1e3 * inf['linear_s']:.1f} ms, goodness "
           f"{1e3 * inf['goodness_s']:.1f} ms ({inf['goodness_vs_linear']:.1f}x; ten separate passes "
-          f"{1e3 * inf['goodness_separate_s']:.1f} ms, {inf['separate_vs_linear']:.1f}x)")
-    memories = []
+          f"{1e3 * inf['goodness_separate_s']:.1f} ms, {inf['separate_vs_linear']:.1f}x)", flush=True)
     # Saved-activation bytes do not depend on the device: on a CPU the paper's network is measured too.
     which = {"bench": config, "paper": Config(batch_size=args.batch_size)}
     for cfg in dict.fromkeys(which[w.strip()] for w in args.memory_of.split(",") if w.strip()):
         mem = memory(cfg, dev)
-        memories.append({"config": cfg.to_dict(), "result": mem})
+        record["memories"].append({"config": cfg.to_dict(), "result": mem})
+        save()
         print(f"memory of one step, {'x'.join(map(str, cfg.filters))} k{cfg.kernel} b{cfg.batch_size}, "
               "kept for backward" + (" / CUDA peak above parameters, optimizer state and data" if cuda else "") + ":")
         for variant, label in MEMORY_VARIANTS.items():
-            m = mem[variant]
-            cuda_part = f" / {m['step_mib']:.0f} MiB" if "step_mib" in m else ""
-            print(f"  {label:32s} {m['saved_mib']:8.1f} MiB{cuda_part}")
+            cuda_part = f" / {mem[variant]['step_mib']:.0f} MiB" if "step_mib" in mem[variant] else ""
+            print(f"  {label:32s} {mem[variant]['saved_mib']:8.1f} MiB{cuda_part}", flush=True)
     depths = tuple(int(d) for d in args.depths.split(",") if d.strip())
-    by_depth = memory_vs_depth(depths, dev) if depths else []
-    if by_depth:
-        print("saved for backward by depth (16 filters 5x5, batch 50) [MiB]: "
-              + "; ".join(f"{d['layers']} layers: " + ", ".join(f"{MEMORY_VARIANTS[v]} {d['result'][v]['saved_mib']:.1f}"
-                                                            for v in MEMORY_VARIANTS) for d in by_depth))
-    check = precision_check(config, dev, args.precision_epochs) if cuda and args.precision_epochs else None
-    if check:
+    if depths:
+        record["memory_by_depth"] = memory_vs_depth(depths, dev)
+        save()
+        print("kept for backward by depth (16 filters 5x5, batch 50) [MiB]: " + "; ".join(
+            f"{d['layers']} layers: " + ", ".join(f"{label} {d['result'][v]['saved_mib']:.1f}"
+                                               for v, label in MEMORY_VARIANTS.items())
+            for d in record["memory_by_depth"]), flush=True)
+    if cuda and args.precision_epochs:
+        check = record["precision_check"] = precision_check(config, dev, args.precision_epochs)
+        save()
         print(f"matched {args.precision_epochs}-epoch runs, validation accuracy fast - fp32: linear "
               f"{check['diff_pp_linear']:+.2f} pp, goodness {check['diff_pp_goodness']:+.2f} pp")
-    record = {"device": name, "config": config.to_dict(), "gflop_per_step": flops / 1e9, "peak_tflops": peak,
-              "rows": rows, "multirun": multi, "memories": memories, "inference": inf,
-              "memory_by_depth": by_depth, "precision_check": check,
-              "versions": {"torch": torch.__version__, "python": platform.python_version()},
-              "git_commit": _git_commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    out = Path(args.out) if args.out else results_dir() / "benchmarks"
-    out.mkdir(parents=True, exist_ok=True)
-    tag = "cuda" if cuda else "cpu"
-    path = out / f"bench-{tag}-{'x'.join(map(str, config.filters))}-k{config.kernel}.json"
-    write_atomic(path, json.dumps(record, indent=1))
+    record["complete"] = True
+    save()
     print(f"wrote {path}")
     return 0
 

@@ -22,7 +22,8 @@ marker=$(mktemp)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 case $stage in
   bench)
-    "$PY" -m ffcnn_lib.bench --out results/benchmarks --precision-epochs "${1:-5}" --memory-of bench ;;
+    # the record is rewritten after every section: if time runs out, what was measured comes back
+    timeout 560 "$PY" -m ffcnn_lib.bench --out results/benchmarks --precision-epochs "${1:-5}" --memory-of bench || true ;;
   headline)
     "$PY" -m ffcnn_lib sweep headline --profile paper --device "${DEVICE:-cuda}" --time-budget "${1:-540}" || true ;;
   sweep)
