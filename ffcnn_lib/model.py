@@ -14,6 +14,7 @@ Data flow through :class:`FFCNN` (one layer = conv -> ReLU):
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -84,27 +85,33 @@ def layer_shapes(filters: tuple[int, ...], max_pool: bool, size: int = 28, kerne
 
 
 def forward_layers(convs: nn.ModuleList, x: torch.Tensor | None, max_pool: bool, networks: int = 0,
-                   first: torch.Tensor | None = None):
-    """Yield the post-ReLU activations z_l of each conv layer in turn (the data flow above).
+                   first: torch.Tensor | None = None,
+                   each: Callable[[int, torch.Tensor], None] | None = None) -> list[torch.Tensor]:
+    """The post-ReLU activations z_l of every conv layer (the data flow above).
 
     Layer l+1 receives layer l's output normalized, pooled if ``max_pool``, and detached.
     ``networks`` = R > 0: the convolutions are grouped over R networks (:class:`StackedFFCNN`),
     inputs are (N, R * C, H, W) and activations come out as (N, R, C, H, W). ``first`` replaces
-    layer 1's pre-activation (goodness inference computes it once per image and label). A
-    generator, so a caller may run a layer's backward pass before the next layer exists.
+    layer 1's pre-activation (goodness inference computes it once per image and label).
+    ``each(l, z_l)``, if given, receives every layer's activations as soon as they exist, and they
+    are not kept (layer-wise training runs the layer's backward pass there): the list is empty.
     """
-    h = x
+    zs, h = [], x
     for i, conv in enumerate(convs):
         z = F.relu(first if (i == 0 and first is not None) else conv(h))
         if networks:
             z = z.unflatten(1, (networks, -1))
-        yield z
+        if each is None:
+            zs.append(z)
+        else:
+            each(i, z)
         h = layer_norm(z.detach())
-        del z  # layer l's output (and its graph) may go before layer l+1 runs
+        del z  # with ``each``, layer l's output (and its graph) may go before layer l+1 runs
         if networks:
             h = h.flatten(1, 2)
         if max_pool:
             h = F.max_pool2d(h, 2)
+    return zs
 
 
 def classifier_input(zs: list[torch.Tensor]) -> torch.Tensor:
@@ -130,7 +137,7 @@ class FFCNN(nn.Module):
     def activations(self, x: torch.Tensor | None, first: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Post-ReLU activations z_l of every layer for input images x (N, 1, H, W); ``first``
         replaces layer 1's pre-activation (see :func:`forward_layers`)."""
-        return list(forward_layers(self.convs, x, self.max_pool, first=first))
+        return forward_layers(self.convs, x, self.max_pool, first=first)
 
     def features(self, zs: list[torch.Tensor]) -> torch.Tensor:
         """Classifier input (N, F), see :func:`classifier_input`."""
@@ -193,13 +200,11 @@ class StackedFFCNN(nn.Module):
     def neutral(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.keep + self.patterns.mean(1).unsqueeze(1)
 
-    def layers(self, x: torch.Tensor):
-        """Yield the activations (N, R, C, H, W) of each layer in turn for inputs x (N, R, 1, H, W)
-        (a generator: layer-wise training runs a layer's backward pass before the next layer)."""
-        return forward_layers(self.convs, x.flatten(1, 2), self.max_pool, networks=self.R)
-
-    def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return list(self.layers(x))
+    def activations(self, x: torch.Tensor, each: Callable[[int, torch.Tensor], None] | None = None
+                    ) -> list[torch.Tensor]:
+        """Activations (N, R, C, H, W) of every layer for inputs x (N, R, 1, H, W); ``each``: see
+        :func:`forward_layers`."""
+        return forward_layers(self.convs, x.flatten(1, 2), self.max_pool, networks=self.R, each=each)
 
     def logits(self, zs: list[torch.Tensor]) -> torch.Tensor:
         """Classifier outputs (N, R, 10) from layers 2..N, each network with its own classifier."""

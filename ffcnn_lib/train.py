@@ -204,17 +204,17 @@ def _ff_step_fn(model: StackedFFCNN, include_first: bool, layerwise: bool = Fals
         posneg = torch.cat([model.overlay(x, y), model.overlay(x, neg)])
         positive = torch.cat([x.new_ones(b), x.new_zeros(b)])
         losses, accs = [], []
-        layers = model.layers(posneg)
-        for i, theta in enumerate(model.thresholds):
-            z = next(layers)  # not zip(): its cached result tuple would keep the previous layer alive
-            loss, acc = ff_layer_loss(goodness(z), theta, positive)
+
+        def layer_loss(i: int, z: torch.Tensor) -> None:
+            loss, acc = ff_layer_loss(goodness(z), model.thresholds[i], positive)
             if layerwise:
                 if i >= start:
                     loss.sum().backward()  # frees this layer's saved activations before the next layer runs
                 loss = loss.detach()       # and no layer's graph outlives it
-                del z
             losses.append(loss)
             accs.append(acc)
+
+        model.activations(posneg, each=layer_loss)
         ff_loss = torch.stack(losses[start:]).sum(0)  # excluded layers stay out of the graph
         if classifier:
             with torch.no_grad():
