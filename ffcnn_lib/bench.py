@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -79,13 +80,14 @@ def multirun_ratio(device: torch.device, fast: bool, runs: int, steps: int, comp
 
 def precision_check(config: Config, device: torch.device, epochs: int) -> dict:
     """Validation accuracy of a matched short run (same seed, data order and initial weights) on the
-    reference path (fp32) and on the fast path (bf16 autocast, channels_last, torch.compile)."""
+    reference path (fp32) and on the fast path (bf16 autocast, channels_last, torch.compile), both
+    evaluated in fp32; for the fast path also evaluated in bf16 (``*_bf16``)."""
     short = config.replace(epochs=epochs)
     out: dict = {"config": short.to_dict()}
     for name, fast in (("fp32", False), ("fast", True)):
         o = train(short, device, fast=fast, goodness_every=epochs)
         out[name] = {"precision": o.precision, "compiled": o.compiled, "train_seconds": o.train_seconds,
-                     "val_acc_linear": o.final["val_acc_linear"], "val_acc_goodness": o.final["val_acc_goodness"]}
+                     **{k: v for k, v in o.final.items() if k.startswith("val_acc_")}}
     for m in ("linear", "goodness"):
         out[f"diff_pp_{m}"] = 100 * (out["fast"][f"val_acc_{m}"] - out["fp32"][f"val_acc_{m}"])
     return out
@@ -301,6 +303,8 @@ def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
                                                                  if c[path]["compiled"] else ""),
                              "val linear [%]": 100 * c[path]["val_acc_linear"],
                              "val goodness [%]": 100 * c[path]["val_acc_goodness"],
+                             "val linear, bf16 inference [%]": 100 * c[path].get("val_acc_linear_bf16", math.nan),
+                             "val goodness, bf16 inference [%]": 100 * c[path].get("val_acc_goodness_bf16", math.nan),
                              "train [s]": c[path]["train_seconds"]})
         for m in r.get("memories") or []:
             row = {**where, "network": net(m["config"])}

@@ -92,6 +92,7 @@ def provenance(outcome) -> dict:
                      "numpy": numpy.__version__, "pandas": pd.__version__},
         "device": outcome.device,
         "precision": outcome.precision,
+        "evaluation_precision": "fp32",  # reported accuracies; after bf16 training also *_bf16 in "final"
         "compiled": outcome.compiled,
         "backward": "layer-wise" if outcome.layerwise else "summed",
         "train_seconds": round(outcome.train_seconds, 2),

@@ -198,6 +198,20 @@ def claims_for(artifact: str, results: pd.DataFrame, profile: str = "auto") -> p
     return table[table["claim"].isin(mine)].set_index("claim")
 
 
+def inference_precision(results: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy of runs trained in bf16, evaluated in fp32 (reported) and in bf16, per split and
+    method (mean over runs, %); empty if no run was trained in bf16."""
+    rows = []
+    for col in sorted(c for c in results.columns if c.endswith("_bf16")):
+        fp32 = col[: -len("_bf16")]
+        split, _, method = fp32.split("_", 2)
+        both = results[[fp32, col]].dropna()
+        if len(both):
+            rows.append({"split": split, "method": method, "runs": len(both), "fp32 [%]": 100 * both[fp32].mean(),
+                         "bf16 [%]": 100 * both[col].mean(), "bf16 - fp32 [pp]": 100 * (both[col] - both[fp32]).mean()})
+    return pd.DataFrame(rows)
+
+
 def summary(profile: str = "auto", train_missing: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All reported numbers beside ours, and all claims with verdicts."""
     from .sweeps import ARTIFACTS, load_result

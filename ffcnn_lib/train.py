@@ -12,6 +12,7 @@ networks are launch-bound on a GPU), :func:`train` is the case R = 1.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import time
@@ -52,6 +53,21 @@ def device_name(device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
     import platform
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+@contextlib.contextmanager
+def full_precision(device: torch.device):
+    """fp32 with TF32 off on CUDA (PyTorch runs cuDNN convolutions in TF32 by default): the
+    precision of every reported accuracy, whatever precision training used."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 STACKABLE = {"seed", "K", "tags"}  # the fields in which networks trained side by side may differ
@@ -252,17 +268,22 @@ def _stat_names(config: Config) -> list[str]:
 
 
 def _scores(run: _Run, net: torch.nn.Module, encoder: LabelEncoder | None, x: torch.Tensor,
-            method: str) -> torch.Tensor:
+            method: str, precision=None) -> torch.Tensor:
+    """Scores of ``method`` in ``precision`` (a context manager factory; default: the training's)."""
+    precision = precision or run.precision
     if run.config.model == "bp":
-        return inference.bp_logits(net, x, precision=run.precision)
+        return inference.bp_logits(net, x, precision=precision)
     if method == "linear":
-        return inference.linear_logits(net, encoder, x, precision=run.precision)
-    return inference.goodness_scores(net, encoder, x, precision=run.precision)
+        return inference.linear_logits(net, encoder, x, precision=precision)
+    return inference.goodness_scores(net, encoder, x, precision=precision)
 
 
 def _final_evaluation(run: _Run, r: int, net: torch.nn.Module) -> dict:
     """Validation (and, for headline runs, test) accuracy of each inference method, confusion
-    matrices (test if reported, else validation) and the measured inference time of each method."""
+    matrices and the measured inference time of each method, all in fp32 (:func:`full_precision`).
+
+    After bf16 training the accuracies are also measured in bf16 (``*_bf16``): whether the
+    precision of inference moves the reported numbers (goodness compares sums over ~10^5 neurons)."""
     config = run.configs[r]
     encoder = run.encoders[r] if config.model == "ff" else None
     methods = ["linear", "goodness"] if config.model == "ff" else ["bp"]
@@ -270,17 +291,20 @@ def _final_evaluation(run: _Run, r: int, net: torch.nn.Module) -> dict:
     splits = [("val", run.xv, run.yv)]
     if config.report_test:
         splits.append(("test", *load_split("test", config.n_test, device=run.device)))
+    fp32 = functools.partial(full_precision, run.device)
     for split, x, y in splits:
         for m in methods:
             if run.device.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            scores = _scores(run, net, encoder, x, m)
+            scores = _scores(run, net, encoder, x, m, precision=fp32)
             if run.device.type == "cuda":
                 torch.cuda.synchronize()
             out[f"{split}_acc_{m}"] = inference.accuracy(scores, y)
             out[f"{split}_inference_s_{m}"] = time.perf_counter() - t0
             out[f"{split}_confusion_{m}"] = inference.confusion_matrix(scores, y).tolist()
+            if run.fast:
+                out[f"{split}_acc_{m}_bf16"] = inference.accuracy(_scores(run, net, encoder, x, m), y)
     return out
 
 
@@ -389,7 +413,8 @@ def train(config: Config, device: str | None = "auto", **kwargs) -> Outcome:
     With ``time_budget_s`` the loop stops after the last epoch that fits, writes the checkpoint and
     returns ``complete=False``; call again to resume.
     Validation accuracy is measured every epoch with the linear classifier and every
-    ``goodness_every`` epochs (default: ~20 points per run, and always the last) by goodness.
+    ``goodness_every`` epochs (default: ~20 points per run, and always the last) by goodness, in
+    the training's precision; the final numbers (``Outcome.final``) in fp32.
     ``layerwise`` runs a backward pass per layer (eager; same gradients, one layer's activations
     in memory at a time).
     """

@@ -218,3 +218,15 @@ def test_ff_step_traces_as_one_graph():
         if fn is step:
             expected = (loss.detach(), stats, stack.convs[2].weight.grad.clone())
     torch.testing.assert_close((loss.detach(), stats, stack.convs[2].weight.grad), expected)
+
+
+def test_reported_numbers_are_computed_without_tf32():
+    from ffcnn_lib.train import full_precision
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        with full_precision(torch.device("cuda")):  # only flips flags: runs without a GPU
+            assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

@@ -43,3 +43,11 @@ def test_claims_follow_the_data():
     assert verdicts["Max pooling lowers accuracy (Table 3)"] == "not yet run"
     no = report.check_claims({"fig3a": _fig3a([0.97, 0.96, 0.985, 0.99], [0.98, 0.99, 0.99, 0.995])}, None)
     assert set(no[no.profile == "paper"]["verdict"]) == {"not confirmed"}
+
+
+def test_inference_precision_pairs_fp32_and_bf16_columns():
+    df = pd.DataFrame({"val_acc_goodness": [0.99, 0.98], "val_acc_goodness_bf16": [0.98, 0.98],
+                       "test_acc_linear": [0.97, 0.97]})
+    t = report.inference_precision(df)
+    assert list(t["method"]) == ["goodness"] and t.loc[0, "bf16 - fp32 [pp]"] == pytest.approx(-0.5)
+    assert report.inference_precision(df.drop(columns="val_acc_goodness_bf16")).empty
