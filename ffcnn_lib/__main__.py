@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--label-cycles", type=lambda s: tuple(int(k) for k in s.split(",")), default=d.label_cycles,
                    help="label wave frequencies in cycles per image, e.g. 2,4,6")
     t.add_argument("--padding", choices=["same", "valid"], default=d.padding)
+    t.add_argument("--input-norm", action="store_true", help="FF: divide each input by its RMS first (Loewe's code)")
+    t.add_argument("--init", choices=["torch", "loewe"], default=d.init, help="FF conv initialization")
     t.add_argument("--batch-size", type=int, default=d.batch_size)
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--classifier-lr", type=float, default=d.classifier_lr)
@@ -65,7 +67,8 @@ def _train(args: argparse.Namespace) -> int:
 
     base = Config.bp() if args.model == "bp" else Config()
     overrides = {k: v for k, v in dict(filters=args.filters, kernel=args.kernel, lr=args.lr).items() if v is not None}
-    config = base.replace(max_pool=args.max_pool, padding=args.padding, label_set=args.label_set, K=args.K,
+    config = base.replace(max_pool=args.max_pool, padding=args.padding, input_norm=args.input_norm, init=args.init,
+                          label_set=args.label_set, K=args.K,
                           label_cycles=args.label_cycles,
                           batch_size=args.batch_size,
                           classifier_lr=args.classifier_lr, epochs=args.epochs,

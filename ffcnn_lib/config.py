@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 
 from .data import N_TRAIN
 from .labels import DEFAULT_CYCLES, LABEL_SETS, LabelEncoder, wave_vectors
-from .model import PADDINGS, layer_shapes
+from .model import BPCNN, FFCNN, INITS, PADDINGS, layer_shapes
 
 MODELS = ("ff", "bp")
 # Bump when a change to the library alters training results: the result cache is keyed on it.
 ALGORITHM_VERSION = 1
 # Fields added after results were stored: hashed into the run id only when they differ from these
 # values, so existing results keep their ids. (Changing such a default needs an ALGORITHM_VERSION bump.)
-ADDED_FIELDS = {"label_cycles": [2, 4, 6], "padding": "same"}
+ADDED_FIELDS = {"label_cycles": [2, 4, 6], "padding": "same", "input_norm": False, "init": "torch"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Config:
     kernel: int = 7                     # filter size (odd)
     padding: str = "same"               # "same" (28x28 in every layer) or "valid" (paper: not given)
     max_pool: bool = False              # 2x2 max pooling between conv layers (App. C)
+    input_norm: bool = False            # FF: divide each input by its RMS first, as Loewe's code (paper: not given)
+    init: str = "torch"                 # FF conv init: "torch" default or "loewe" (N(0, 1/C_out), zero bias)
     label_set: str = "set1"             # "set1", "set2" (App. A) or "onehot" (Hinton)
     K: float = 0.35                     # relative label intensity (Sec. 3.2.3)
     label_cycles: tuple[int, ...] = DEFAULT_CYCLES  # label wave frequencies, cycles/image (paper: not given)
@@ -72,6 +74,10 @@ class Config:
             raise ValueError(f"filters {self.filters} must be one or more positive integers")
         if self.model == "ff" and len(self.filters) < 2:
             raise ValueError(f"an FF network needs at least 2 layers (inference uses layers 2..N); got {self.filters}")
+        if self.init not in INITS:
+            raise ValueError(f"unknown init {self.init!r}; allowed: {', '.join(INITS)}")
+        if self.model == "bp" and (self.input_norm or self.init != "torch"):
+            raise ValueError("input_norm and init='loewe' are options of the FF network; the BP baseline keeps the defaults")
         if self.padding not in PADDINGS:
             raise ValueError(f"unknown padding {self.padding!r}; allowed: {', '.join(PADDINGS)}")
         sizes = [h for _, h, _ in layer_shapes(self.filters, self.max_pool, kernel=self.kernel, padding=self.padding)]
@@ -98,6 +104,12 @@ class Config:
     def bp(cls, **overrides) -> "Config":
         """The backprop baseline at the paper's best settings (Sec. 3.1: 16 filters 5x5, Adam 1e-3)."""
         return cls(**{"model": "bp", "filters": (16, 16, 16), "kernel": 5, "lr": 1e-3, **overrides})
+
+    def network(self) -> FFCNN | BPCNN:
+        """A new network of this config, initialized from the global RNG (seed it first)."""
+        if self.model == "ff":
+            return FFCNN(self.filters, self.kernel, self.max_pool, self.padding, self.input_norm, self.init)
+        return BPCNN(self.filters, self.kernel, self.max_pool, self.padding)
 
     def label_encoder(self, device="cpu") -> LabelEncoder:
         """The labels this run superimposes (set, K and frequencies of this config)."""
@@ -129,5 +141,6 @@ class Config:
         digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
         width = "-".join(map(str, self.filters))
         label = f"-{self.label_set}-K{self.K:g}" if self.model == "ff" else ""
-        pool = ("-pool" if self.max_pool else "") + ("-valid" if self.padding == "valid" else "")
+        pool = ("-pool" if self.max_pool else "") + ("-valid" if self.padding == "valid" else "") \
+            + ("-inorm" if self.input_norm else "") + ("-loewe" if self.init == "loewe" else "")
         return f"{self.model}-{width}-k{self.kernel}{pool}{label}-b{self.batch_size}-e{self.epochs}-s{self.seed}-{digest}"

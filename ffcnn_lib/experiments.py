@@ -36,7 +36,6 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock
 
 from . import __version__
 from .config import ALGORITHM_VERSION, Config
-from .model import BPCNN, FFCNN
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,8 +65,7 @@ class Result:
             raise FileNotFoundError(f"run {self.path.name} kept no weights; rerun with save_weights=True")
         from safetensors.torch import load_file
         c = self.config
-        model = FFCNN(c.filters, c.kernel, c.max_pool, c.padding) if c.model == "ff" \
-            else BPCNN(c.filters, c.kernel, c.max_pool, c.padding)
+        model = c.network()
         model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
         return model.to(device).eval()
 

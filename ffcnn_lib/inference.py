@@ -47,16 +47,25 @@ def goodness_scores(model: FFCNN, encoder: LabelEncoder, x: torch.Tensor, batch_
 
     All ten labels of a batch run in one batched pass. Layer 1 is affine in its input and the
     overlay is ``keep*x + pattern[m]``, so ``conv1(overlay) = conv1(keep*x) + conv1_nobias(pattern[m])``:
-    the first convolution runs once per image and once per label instead of ten times per image.
+    the first convolution runs once per image and once per label instead of ten times per image
+    (with ``input_norm``, divided by each overlay's RMS, also computed without forming the overlay).
     """
     conv1 = model.convs[0]
     out = []
     for s in _batches(x, batch_size, N_CLASSES):
         with precision():
-            image_part = conv1(encoder.base(x[s]))                                    # (n, C, H, W)
+            base = encoder.base(x[s])                                                   # (n, 1, H, W)
+            image_part = F.conv2d(base, conv1.weight, None, conv1.stride, conv1.padding)   # (n, C, H, W)
             label_part = F.conv2d(encoder.patterns.unsqueeze(1), conv1.weight, None,
-                                  conv1.stride, conv1.padding)                        # (10, C, H, W)
-            first = (image_part.unsqueeze(1) + label_part.unsqueeze(0)).flatten(0, 1)  # (n*10, C, H, W)
+                                  conv1.stride, conv1.padding)                           # (10, C, H, W)
+            pre = image_part.unsqueeze(1) + label_part.unsqueeze(0)                       # (n, 10, C, H, W)
+            if model.input_norm:
+                # Normalizing the overlay divides its (bias-free) convolution by the overlay's RMS,
+                # and mean((b + p_m)^2) = mean(b^2) + 2 mean(b p_m) + mean(p_m^2): no pass per label.
+                b, p = base.flatten(1).float(), encoder.patterns.flatten(1).float()
+                ms = b.pow(2).mean(1, keepdim=True) + 2 * b @ p.T / b.shape[1] + p.pow(2).mean(1)
+                pre = pre / (ms.sqrt() + 1e-8).to(pre.dtype)[:, :, None, None, None]
+            first = (pre + conv1.bias.to(pre.dtype).view(-1, 1, 1)).flatten(0, 1)       # (n*10, C, H, W)
             zs = model.activations(x=None, first=first)  # type: ignore[arg-type]
             g = sum(goodness(z) for z in zs[1:])
         out.append(g.view(-1, N_CLASSES))

@@ -120,14 +120,31 @@ def classifier_input(zs: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([layer_norm(z.detach()).flatten(-3) for z in zs[1:]], dim=-1)
 
 
+INITS = ("torch", "loewe")
+
+
 class FFCNN(nn.Module):
-    """Convolutional layers trained with Forward-Forward, plus the linear classifier (Sec. 2.2, 2.3)."""
+    """Convolutional layers trained with Forward-Forward, plus the linear classifier (Sec. 2.2, 2.3).
+
+    Two settings the paper does not state, taken from the FF code it started from (Loewe, 2023) as
+    alternatives to our defaults: ``input_norm`` divides each input image (label included) by its
+    RMS before layer 1, as that code does; ``init="loewe"`` draws conv weights from N(0, 1/C_out)
+    with zero biases instead of PyTorch's default. Layer 1 is never trained, so its init decides
+    the fixed filter bank every later layer sees.
+    """
 
     def __init__(self, filters: tuple[int, ...] = (128, 128, 128), kernel: int = 7, max_pool: bool = False,
-                 padding: str = "same"):
+                 padding: str = "same", input_norm: bool = False, init: str = "torch"):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INITS)}")
         self.filters, self.kernel, self.max_pool, self.padding = tuple(filters), kernel, max_pool, padding
+        self.input_norm, self.init = input_norm, init
         self.convs = _conv_stack(self.filters, kernel, padding)
+        if init == "loewe":
+            for conv in self.convs:
+                nn.init.normal_(conv.weight, 0.0, 1 / math.sqrt(conv.out_channels))
+                nn.init.zeros_(conv.bias)
         self.shapes = layer_shapes(self.filters, max_pool, kernel=kernel, padding=padding)
         self.thresholds = [float(math.prod(s)) for s in self.shapes]  # θ = number of neurons
         # Zero init as Loewe (2023): the classifier starts with no preference.
@@ -137,6 +154,8 @@ class FFCNN(nn.Module):
     def activations(self, x: torch.Tensor | None, first: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Post-ReLU activations z_l of every layer for input images x (N, 1, H, W); ``first``
         replaces layer 1's pre-activation (see :func:`forward_layers`)."""
+        if self.input_norm and x is not None:
+            x = layer_norm(x)
         return forward_layers(self.convs, x, self.max_pool, first=first)
 
     def features(self, zs: list[torch.Tensor]) -> torch.Tensor:
@@ -176,10 +195,10 @@ class StackedFFCNN(nn.Module):
     def __init__(self, models: list[FFCNN], encoders: list[LabelEncoder]):
         super().__init__()
         m0 = models[0]
-        shape = (m0.filters, m0.kernel, m0.max_pool, m0.padding)
-        if any((m.filters, m.kernel, m.max_pool, m.padding) != shape for m in models):
-            raise ValueError("stacked networks must share filters, kernel size, pooling and padding")
-        self.R, self.filters, self.kernel, self.max_pool, self.padding = len(models), *shape
+        shape = (m0.filters, m0.kernel, m0.max_pool, m0.padding, m0.input_norm)
+        if any((m.filters, m.kernel, m.max_pool, m.padding, m.input_norm) != shape for m in models):
+            raise ValueError("stacked networks must share filters, kernel size, pooling, padding and input norm")
+        self.R, self.filters, self.kernel, self.max_pool, self.padding, self.input_norm = len(models), *shape
         self.shapes, self.thresholds = m0.shapes, m0.thresholds
         self.convs = nn.ModuleList()
         for i, conv in enumerate(m0.convs):
@@ -204,6 +223,8 @@ class StackedFFCNN(nn.Module):
                     ) -> list[torch.Tensor]:
         """Activations (N, R, C, H, W) of every layer for inputs x (N, R, 1, H, W); ``each``: see
         :func:`forward_layers`."""
+        if self.input_norm:
+            x = layer_norm(x)  # each network's image on its own: over (1, H, W)
         return forward_layers(self.convs, x.flatten(1, 2), self.max_pool, networks=self.R, each=each)
 
     def logits(self, zs: list[torch.Tensor]) -> torch.Tensor:
@@ -216,8 +237,8 @@ class StackedFFCNN(nn.Module):
 
         ``into``: modules of an earlier call to overwrite, so evaluating every epoch builds nothing.
         """
-        out = into or [FFCNN(self.filters, self.kernel, self.max_pool, self.padding).to(self.classifier.device)
-                       for _ in range(self.R)]
+        out = into or [FFCNN(self.filters, self.kernel, self.max_pool, self.padding, self.input_norm)
+                       .to(self.classifier.device) for _ in range(self.R)]
         for r, m in enumerate(out):
             for conv, g in zip(m.convs, self.convs):
                 rows = g.out_channels // self.R

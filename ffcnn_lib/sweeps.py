@@ -80,6 +80,10 @@ CHOICES: dict[str, dict] = {
     "waves of 1/2/3 cycles per image": {"label_cycles": (1, 2, 3)},
     "waves of 3/6/9 cycles per image": {"label_cycles": (3, 6, 9)},
     "one-hot label (Hinton), not spatially extended": {"label_set": "onehot"},
+    # The FF code the paper started from (Loewe, 2023) normalizes each input and initializes differently.
+    "input divided by its RMS (Loewe's code)": {"input_norm": True},
+    "Loewe's initialization (N(0, 1/C_out), zero bias)": {"init": "loewe"},
+    "both of Loewe's settings": {"input_norm": True, "init": "loewe"},
 }
 
 

@@ -126,14 +126,14 @@ class _Run:
             models = []
             for c in configs:
                 torch.manual_seed(c.seed)  # each network's initial weights depend on its own seed only
-                models.append(FFCNN(c.filters, c.kernel, c.max_pool, c.padding))
+                models.append(c.network())
             self.model: torch.nn.Module = StackedFFCNN(models, self.encoders)
             groups = [{"params": self.model.convs.parameters(), "lr": config.lr, "base_lr": config.lr},
                       {"params": [self.model.classifier], "lr": config.classifier_lr,
                        "base_lr": config.classifier_lr}]
         else:
             torch.manual_seed(config.seed)
-            self.model = BPCNN(config.filters, config.kernel, config.max_pool, config.padding)
+            self.model = config.network()
             groups = [{"params": self.model.parameters(), "lr": config.lr, "base_lr": config.lr}]
         self.model.to(device)
         if device.type == "cuda":

@@ -118,9 +118,10 @@ def test_lr_linear_cooldown():
     assert all(lr_at(e, 1.0, 5) <= 1.0 for e in range(1, 6))  # odd E: no step above lr
 
 
-@pytest.mark.parametrize("label_set, padding", [("set1", "same"), ("onehot", "same"), ("set1", "valid")])
-def test_batched_goodness_inference_equals_ten_separate_passes(label_set, padding):
-    m = FFCNN((4, 5, 6), kernel=5, padding=padding)
+@pytest.mark.parametrize("label_set, padding, input_norm", [("set1", "same", False), ("onehot", "same", False),
+                                                            ("set1", "valid", False), ("set2", "same", True)])
+def test_batched_goodness_inference_equals_ten_separate_passes(label_set, padding, input_norm):
+    m = FFCNN((4, 5, 6), kernel=5, padding=padding, input_norm=input_norm)
     enc = LabelEncoder(label_set, 0.35)
     x = torch.rand(7, 1, 28, 28)
     fast = goodness_scores(m, enc, x, batch_size=3)
@@ -199,7 +200,7 @@ def test_valid_padding_shrinks_layers_and_sets_thresholds():
     stack = StackedFFCNN([m, FFCNN((4, 5, 6), kernel=7, padding="valid")], [LabelEncoder("set1", 0.3)] * 2)
     assert stack.activations(torch.rand(2, 2, 1, 28, 28))[2].shape == (2, 2, 6, 10, 10)
     assert stack.unstack()[0].padding == "valid"
-    with pytest.raises(ValueError, match="share filters, kernel size, pooling and padding"):
+    with pytest.raises(ValueError, match="share filters, kernel size, pooling, padding and input norm"):
         StackedFFCNN([m, FFCNN((4, 5, 6), kernel=7)], [LabelEncoder("set1", 0.3)] * 2)
 
 
@@ -230,3 +231,26 @@ def test_reported_numbers_are_computed_without_tf32():
         assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_loewes_full_gradient_relu_changes_no_ff_gradient():
+    """Loewe's FF code lets ReLU's gradient through for negative inputs too. For the goodness
+    sum(relu(a)^2) that changes nothing: its derivative is 2 relu(a) either way."""
+    a = torch.randn(4, 3, 5, 5, requires_grad=True)
+    positive = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    exact = torch.autograd.grad(ff_layer_loss(goodness(F.relu(a)), 75.0, positive)[0], a)[0]
+    straight_through = a + (a.clamp(min=0) - a).detach()  # ReLU forward, identity backward
+    full = torch.autograd.grad(ff_layer_loss(goodness(straight_through), 75.0, positive)[0], a)[0]
+    torch.testing.assert_close(exact, full)
+
+
+def test_loewe_init_and_input_norm():
+    torch.manual_seed(0)
+    m = FFCNN((64, 32, 8), kernel=3, init="loewe", input_norm=True)
+    assert all(c.bias.abs().sum() == 0 for c in m.convs)
+    assert m.convs[1].weight.std().item() == pytest.approx(1 / math.sqrt(32), rel=0.05)
+    x = torch.rand(2, 1, 28, 28)
+    for z1, z2 in zip(m.activations(x), m.activations(3 * x)):  # the input's scale no longer matters
+        torch.testing.assert_close(z1, z2, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        FFCNN((4, 4), kernel=3, init="xavier")
