@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="retrain even if a result is cached")
     w = sub.add_parser("sweep", help="train the missing runs of paper artifacts (figures/tables) under a profile")
     w.add_argument("artifacts", nargs="+", help="e.g. headline fig3a fig5 (see ffcnn_lib.sweeps.ARTIFACTS), or all")
-    w.add_argument("--profile", choices=["smoke", "short", "paper"], required=True)
+    w.add_argument("--profile", choices=["smoke", "cpu", "short", "paper"], required=True)
     w.add_argument("--device", default="auto")
     w.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="stop when it is spent, keeping checkpoints; rerun to resume")

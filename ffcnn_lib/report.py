@@ -25,6 +25,10 @@ def reported(artifact: str | None = None) -> pd.DataFrame:
     return df if artifact is None else df[df["artifact"] == artifact].reset_index(drop=True)
 
 
+# Profiles whose networks are narrower than the paper's: their numbers test no claim of the paper.
+NARROW = ("smoke", "cpu")
+
+
 def _metric(split: str, method: str) -> str:
     return f"{split}_acc_{method}"
 
@@ -32,13 +36,13 @@ def _metric(split: str, method: str) -> str:
 def verdict(diff: float, profile: str) -> str:
     if np.isnan(diff):
         return "not run"
-    if profile == "smoke":
-        return "not tested (smoke profile)"
+    if profile in NARROW:
+        return f"not tested ({profile} profile)"
     if abs(diff) <= TOLERANCE_PP:
         status = "reproduced"
     else:
         status = "below reported" if diff < 0 else "above reported"
-    return status if profile == "paper" else f"{status} (short profile, indicative)"
+    return status if profile == "paper" else f"{status} ({profile} profile, indicative)"
 
 
 def compare(results: pd.DataFrame, artifact: str | None = None) -> pd.DataFrame:
@@ -167,7 +171,7 @@ CLAIMS = [
 
 
 def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable) -> pd.DataFrame:
-    """Each claim: confirmed, not confirmed, or not tested (smoke profile only / not run)."""
+    """Each claim: confirmed, not confirmed, or not tested (narrow profiles, see NARROW) or not yet run."""
     rows = []
     for claim in CLAIMS:
         df = results.get(claim.artifact)
@@ -181,10 +185,10 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable) -> p
             status = "confirmed" if ok else "not confirmed"
         except (KeyError, IndexError, ValueError) as err:
             status, evidence = "not evaluable", f"{type(err).__name__}: {err}"
-        if profile == "smoke":
-            status = f"not tested (smoke profile; would read: {status})"
-        elif profile == "short":
-            status = f"{status} (short profile)"
+        if profile in NARROW:
+            status = f"not tested ({profile} profile; would read: {status})"
+        elif profile != "paper":
+            status = f"{status} ({profile} profile)"
         rows.append({"claim": claim.text, "verdict": status, "evidence": evidence, "profile": profile})
     return pd.DataFrame(rows)
 

@@ -6,11 +6,14 @@ the paper's settings (:data:`ARTIFACTS`); a *profile* scales those settings to a
 * ``smoke``: widths / 8, 1,000 training, 500 validation and 1,000 test images, 2 epochs, FF learning
   rates x20 so that something is learnt. Exercises the whole pipeline on a 2-core CPU in minutes; its numbers say
   nothing about the paper's claims.
+* ``cpu``: widths / 8, 10,000 training and 2,000 validation images, 5 epochs, conv learning rate
+  x40: a few minutes per run on a 2-core CPU. Indicative for comparisons between small networks
+  (chapter 14), not for the paper's numbers.
 * ``short``: the paper's widths and data, 20 epochs, one seed: sized for one GPU.
 * ``paper``: the paper's exact settings (200 epochs), five seeds for validation curves (Sec. 2.2).
 
 ``collect(artifact, "auto")`` uses, per artifact, the most faithful profile whose runs are all in
-the result cache (paper, else short), and otherwise trains what is missing under ``smoke``.
+the result cache (paper, short, then cpu), and otherwise trains what is missing under ``smoke``.
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ from .config import Config
 from .experiments import load, run_or_load_many
 from .train import STACKABLE, resolve_device
 
-PROFILES = ("smoke", "short", "paper")
+PROFILES = ("smoke", "cpu", "short", "paper")
+FAITHFUL_FIRST = ("paper", "short", "cpu")  # what profile="auto" looks for, in this order
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Profile:
     seeds: tuple[int, ...] = (0,)
     goodness_every: int | None = None  # validation by goodness every n epochs (None: ~20 points)
     n_test: int | None = None
+    classifier_lr_factor: float | None = None  # None: the same as lr_factor
 
     def apply(self, config: Config, seed: int) -> Config:
         """``config`` (at paper settings) scaled to this profile, for one seed."""
@@ -56,13 +61,16 @@ class Profile:
             changes["n_test"] = self.n_test
         if self.lr_factor != 1.0 and config.model == "ff":  # BP's 1e-3 already learns in few steps
             changes["lr"] = config.lr * self.lr_factor
-            changes["classifier_lr"] = min(1e-2, config.classifier_lr * self.lr_factor)
+            factor = self.lr_factor if self.classifier_lr_factor is None else self.classifier_lr_factor
+            changes["classifier_lr"] = min(1e-2, config.classifier_lr * factor)
         return config.replace(**changes)
 
 
 PROFILE = {
     "smoke": Profile("smoke", epochs=2, n_train=1000, n_val=500, width_divisor=8, lr_factor=20.0,
                      goodness_every=1000, n_test=1000),
+    "cpu": Profile("cpu", epochs=5, n_train=10_000, n_val=2000, width_divisor=8, lr_factor=40.0,
+                   classifier_lr_factor=1.0, goodness_every=5),
     "short": Profile("short", epochs=20, n_train=None, n_val=None, seeds=(0,), goodness_every=5),
     "paper": Profile("paper", epochs=None, n_train=None, n_val=None, seeds=(0, 1, 2, 3, 4), goodness_every=10),
 }
@@ -138,8 +146,8 @@ def configs(artifact: str, profile: str) -> list[tuple[Config, Config]]:
 
 
 def available_profile(artifact: str) -> str | None:
-    """The most faithful profile whose runs of ``artifact`` are all cached (paper, then short)."""
-    for name in ("paper", "short"):
+    """The most faithful profile whose runs of ``artifact`` are all cached (:data:`FAITHFUL_FIRST`)."""
+    for name in FAITHFUL_FIRST:
         if all(load(run) is not None for _, run in configs(artifact, name)):
             return name
     return None
