@@ -27,7 +27,7 @@ NBVAL   := --nbval-lax --nbval-sanitize-with book/nbval_sanitize.cfg --nbval-cel
 test: $(STAMP)  ## unit tests, tiny CPU trainings, and every notebook under nbval
 	$(PY) -m pytest -q tests book $(NBVAL)
 
-reproduce: $(STAMP)  ## results + figures + HTML book (PROFILE=auto|smoke|short|paper, FORCE=1 retrains)
+reproduce: $(STAMP)  ## results + figures + HTML book (PROFILE=auto|smoke|cpu|short|paper, FORCE=1 retrains)
 	$(PY) -m ffcnn_lib.book --profile $(PROFILE) $(if $(FORCE),--force)
 
 book: $(STAMP)  ## execute the notebooks and render the book from the cached results only

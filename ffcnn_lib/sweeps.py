@@ -69,7 +69,7 @@ class Profile:
 PROFILE = {
     "smoke": Profile("smoke", epochs=2, n_train=1000, n_val=500, width_divisor=8, lr_factor=20.0,
                      goodness_every=1000, n_test=1000),
-    "cpu": Profile("cpu", epochs=5, n_train=10_000, n_val=2000, width_divisor=8, lr_factor=40.0,
+    "cpu": Profile("cpu", epochs=5, n_train=10_000, n_val=2000, width_divisor=8, lr_factor=40.0, seeds=(0, 1),
                    classifier_lr_factor=1.0, goodness_every=5),
     "short": Profile("short", epochs=20, n_train=None, n_val=None, seeds=(0,), goodness_every=5),
     "paper": Profile("paper", epochs=None, n_train=None, n_val=None, seeds=(0, 1, 2, 3, 4), goodness_every=10),

@@ -33,6 +33,16 @@ def test_compare_and_verdicts():
     assert far["verdict"] == "below reported"
     assert report.compare(df.assign(profile="short"), "bp").iloc[0]["verdict"].endswith("(short profile, indicative)")
     assert report.compare(df.assign(profile="smoke"), "bp").iloc[0]["verdict"] == "not tested (smoke profile)"
+    assert report.compare(df.assign(profile="cpu"), "bp").iloc[0]["verdict"] == "not tested (cpu profile)"
+
+
+def test_cpu_profile_scales_the_paper_config():
+    from ffcnn_lib import Config
+    from ffcnn_lib.sweeps import PROFILE
+    c = PROFILE["cpu"].apply(Config(), seed=3)
+    assert (c.filters, c.n_train, c.n_val, c.epochs, c.seed) == ((16, 16, 16), 10_000, 2000, 5, 3)
+    assert c.lr == pytest.approx(2e-3) and c.classifier_lr == pytest.approx(1e-3)
+    assert PROFILE["smoke"].apply(Config(), 0).classifier_lr == pytest.approx(1e-2)  # smoke scales both
 
 
 def test_claims_follow_the_data():
