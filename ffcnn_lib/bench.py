@@ -46,6 +46,12 @@ def step_flops(config: Config) -> float:
     return total
 
 
+def throughput(flops: float, seconds: float, peak: float | None) -> tuple[float, float | None]:
+    """Achieved TFLOP/s of a step of ``flops`` taking ``seconds``, and its fraction of ``peak``."""
+    tflops = flops / seconds / 1e12
+    return tflops, tflops / peak if peak else None
+
+
 def time_steps(configs: list[Config], device: torch.device, fast: bool, steps: int, warmup: int,
                compile_mode: str = "default") -> float:
     """Seconds per training step of ``configs`` stacked (median of 3 timed blocks) after ``warmup`` steps."""
@@ -244,8 +250,9 @@ def records(root: Path | None = None) -> list[dict]:
         flops = step_flops(Config.from_dict(r["config"]))
         r["gflop_per_step"] = flops / 1e9
         for row in r["rows"]:
-            row["tflops"] = flops / (row["ms_per_step"] / 1e3) / 1e12
-            row["fraction_of_peak"] = row["tflops"] / r["peak_tflops"] if r.get("peak_tflops") else None
+            row["tflops"], row["fraction_of_peak"] = throughput(flops, row["ms_per_step"] / 1e3, r.get("peak_tflops"))
+        if isinstance(r.get("multirun"), dict):  # early records: one multi-run measurement
+            r["multirun"] = [r["multirun"]]
         out.append(r)
     return sorted(out, key=lambda r: r["time"])
 
@@ -258,9 +265,7 @@ def targets(recs: list[dict]) -> "pd.DataFrame":
     best = [row["ms_per_step"] for r in h100 if r["config"]["filters"] == [128, 128, 128]
             and r["config"]["kernel"] == 7 and r["config"]["batch_size"] == 50
             for row in r["rows"] if "compile" in row["variant"]]
-    multi = [m["throughput_ratio"] for r in h100
-             for m in ([r["multirun"]] if isinstance(r.get("multirun"), dict) else r.get("multirun") or [])
-             if m["runs"] == 8]
+    multi = [m["throughput_ratio"] for r in h100 for m in r.get("multirun") or [] if m["runs"] == 8]
     checks = [r["precision_check"] for r in h100 if r.get("precision_check")]
     gap = max(abs(checks[-1]["diff_pp_linear"]), abs(checks[-1]["diff_pp_goodness"])) if checks else None
     rows = [("fast path, best network (3 x 128 filters 7x7, batch 50): ms/step", "<= 1.5",
@@ -290,8 +295,7 @@ def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
             speed.append({**where, "network": net(r["config"]), "variant": v["variant"], "ms/step": v["ms_per_step"],
                           "200 epochs [min]": v["run_200_epochs_min"], "TFLOP/s": v["tflops"],
                           "of peak": v["fraction_of_peak"]})
-        runs = r.get("multirun") or []
-        for m in [runs] if isinstance(runs, dict) else runs:  # early records: one dict
+        for m in r.get("multirun") or []:
             multi.append({**where, "network": m["config"], "compile mode": m.get("compile_mode"),
                           "stacked runs": m["runs"], "ms/step alone": m["ms_per_step_single"],
                           "ms/step stacked": m["ms_per_step_stacked"], "throughput ratio": m["throughput_ratio"]})
@@ -384,9 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'variant':44s} {'ms/step':>8s} {'epoch s':>8s} {'200 ep min':>10s} {'TFLOP/s':>8s} {'of peak':>8s}")
     for label, fast, mode in variants:
         s = time_steps([config], dev, fast, steps, warmup=20 if fast else 5, compile_mode=mode or "default")
+        tflops, fraction = throughput(flops, s, peak)
         r = {"variant": label, "ms_per_step": s * 1e3, "epoch_s": s * (config.n_train // config.batch_size),
              "run_200_epochs_min": s * (config.n_train // config.batch_size) * 200 / 60,
-             "tflops": flops / s / 1e12, "fraction_of_peak": flops / s / 1e12 / peak if peak else None}
+             "tflops": tflops, "fraction_of_peak": fraction}
         record["rows"].append(r)
         save()
         frac = f"{100 * r['fraction_of_peak']:.1f}%" if r["fraction_of_peak"] else "n/a"

@@ -61,7 +61,11 @@ def test_records_recompute_flop_columns_and_tables(results_root):
               "rows": [row], "multirun": None, "memories": [{"config": Config().to_dict(), "result": mem}],
               "inference": None, "versions": {"torch": "x"}, "time": "2026-01-01T00:00:00Z"}
     (folder / "b.json").write_text(json.dumps(record))
+    old = {**record, "multirun": {"runs": 8, "throughput_ratio": 5.0}, "time": "2025-01-01T00:00:00Z"}
+    (folder / "a.json").write_text(json.dumps(old))  # early records kept one multi-run dict
     recs = bench.records()
+    assert recs[0]["multirun"] == [{"runs": 8, "throughput_ratio": 5.0}] and recs[1]["multirun"] is None
+    recs = recs[1:]
     assert recs[0]["rows"][0]["tflops"] == pytest.approx(bench.step_flops(Config()) / 2e-3 / 1e12)
     t = bench.tables(recs)
     assert len(t["speed"]) == 1 and t["multirun"].empty and t["inference"].empty
