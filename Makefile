@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 DEPS_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 STAMP  := $(VENV)/.deps-$(DEPS_HASH)
 
-.PHONY: help test reproduce book bench browser-check clean venv
+.PHONY: help test reproduce book bench browser-check clean venv campaign
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -42,3 +42,7 @@ bench: $(STAMP)  ## training-speed benchmark (full config on CUDA, small on CPU)
 clean:  ## remove the venv, caches and unfinished checkpoints (committed results stay)
 	rm -rf $(VENV) .pytest_cache results/checkpoints book/_build
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+BUDGET  ?= 150
+campaign: $(STAMP)  ## CPU campaign: the paper's small networks at its settings, BUDGET minutes, resumable (see README)
+	nice -n 19 $(PY) -m ffcnn_lib campaign --budget-minutes $(BUDGET)

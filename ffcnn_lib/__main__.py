@@ -1,4 +1,4 @@
-"""Command line: ``python -m ffcnn_lib train ...`` and ``python -m ffcnn_lib evaluate RUN_DIR``."""
+"""Command line: ``python -m ffcnn_lib train|sweep|campaign|evaluate ...`` (``--help`` on each)."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,10 @@ import json
 import sys
 
 from .config import Config
+from .data import DataError
+from .experiments import ResultError
 from .labels import LABEL_SETS
+from .train import CheckpointError, check_seconds
 
 
 def _filters(text: str) -> tuple[int, ...]:
@@ -48,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="FF: a backward pass per layer (eager; same gradients, less memory)")
     t.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="stop after the last epoch that fits, keep a checkpoint; rerun to resume")
+    t.add_argument("--checkpoint-every", type=float, default=None, metavar="SECONDS",
+                   help="write the resume checkpoint at least this often (default 120); it is also "
+                        "written after the last epoch")
     t.add_argument("--save-weights", action="store_true")
     t.add_argument("--force", action="store_true", help="retrain even if a result is cached")
     w = sub.add_parser("sweep", help="train the missing runs of paper artifacts (figures/tables) under a profile")
@@ -56,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--device", default="auto")
     w.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="stop when it is spent, keeping checkpoints; rerun to resume")
+    c = sub.add_parser("campaign", help="train the paper's small networks at its exact settings on a CPU, "
+                                        "within a budget, resumably (see ffcnn_lib.campaign)")
+    c.add_argument("--budget-minutes", type=float, default=150.0,
+                   help="stop at the first epoch boundary after which the next epoch would not fit (default 150)")
+    c.add_argument("--list", action="store_true", help="print each cell's status and estimated time left, train nothing")
+    c.add_argument("--device", default="cpu")
+    c.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    c.add_argument("--cells", default=None, help="only these cells, by their number in --list (e.g. 0,1)")
     e = sub.add_parser("evaluate", help="re-evaluate a stored run's weights on the test set")
     e.add_argument("run", help="a run folder under results/runs (or its id)")
     e.add_argument("--device", default="auto")
@@ -65,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace) -> int:
     from .experiments import run_or_load
 
+    check_seconds("time budget", args.time_budget)
+    check_seconds("checkpoint interval", args.checkpoint_every)
+    every = {} if args.checkpoint_every is None else {"checkpoint_every_s": args.checkpoint_every}
     base = Config.bp() if args.model == "bp" else Config()
     overrides = {k: v for k, v in dict(filters=args.filters, kernel=args.kernel, lr=args.lr).items() if v is not None}
     config = base.replace(max_pool=args.max_pool, padding=args.padding, input_norm=args.input_norm, init=args.init,
@@ -76,7 +93,7 @@ def _train(args: argparse.Namespace) -> int:
                           n_val=args.n_val, report_test=args.test, **overrides)
     result = run_or_load(config, device=args.device, force=args.force, save_weights=args.save_weights,
                          time_budget_s=args.time_budget, fast=False if args.no_fast else None,
-                         compile=args.compile_mode, layerwise=args.layerwise_backward)
+                         compile=args.compile_mode, layerwise=args.layerwise_backward, **every)
     if result is None:
         print(f"{config.run_id()}: stopped at the time budget; rerun the same command to resume")
         return 3
@@ -92,6 +109,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     from .sweeps import ARTIFACTS, run_artifact
 
+    check_seconds("time budget", args.time_budget)
     names = list(ARTIFACTS) if args.artifacts == ["all"] else args.artifacts
     unknown = [a for a in names if a not in ARTIFACTS]
     if unknown:
@@ -119,7 +137,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     cfg_file = path / "config.json"
     if not cfg_file.exists():
         raise SystemExit(f"no run at {args.run!r}: expected a folder with config.json under results/runs")
-    result = load(Config.from_dict(json.loads(cfg_file.read_text())), path.parent.parent)
+    try:
+        config = Config.from_dict(json.loads(cfg_file.read_text()))
+    except ValueError as err:  # JSON errors are ValueErrors: name the file, not only the value
+        raise ResultError(f"{cfg_file} is corrupt ({err}); restore it from git or delete the run folder") from err
+    result = load(config, path.parent.parent)
     if result is None:
         raise SystemExit(f"run {path.name} is not finished (no summary.json)")
     dev = resolve_device(args.device)
@@ -136,13 +158,45 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _campaign(args: argparse.Namespace) -> int:
+    import pandas as pd
+    import torch
+
+    from . import campaign
+
+    if args.budget_minutes <= 0:
+        raise ValueError(f"--budget-minutes must be positive; got {args.budget_minutes}")
+    cells = campaign.CELLS
+    if args.cells:
+        picked = [int(i) for i in args.cells.split(",")]
+        bad = [i for i in picked if not 0 <= i < len(cells)]
+        if bad:
+            raise ValueError(f"--cells {bad}: no such cell; allowed 0..{len(cells) - 1} (see --list)")
+        cells = [cells[i] for i in picked]
+    if not args.list:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        campaign.run(args.budget_minutes * 60, device=args.device, cells=cells)
+    table = campaign.status()
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.drop(columns="run_id").round(4).to_string())
+    left = table["left_hours"].sum()
+    print(f"{(table['status'] == 'finished').sum()} of {len(table)} cells finished; "
+          f"about {left:.1f} h left for the started ones")
+    return 0 if (table["status"] == "finished").all() else 3
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"train": _train, "sweep": _sweep, "evaluate": _evaluate}[args.command](args)
+        return {"train": _train, "sweep": _sweep, "campaign": _campaign, "evaluate": _evaluate}[args.command](args)
     except ValueError as err:  # bad configuration: say what and stop before any training
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (DataError, ResultError, CheckpointError, PermissionError, FileNotFoundError) as err:
+        # a damaged or missing file, a closed folder: one line that names it and the fix
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

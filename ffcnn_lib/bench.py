@@ -23,7 +23,7 @@ from . import inference
 from .config import Config
 from .experiments import _git_commit, results_dir, write_atomic
 from .model import layer_shapes
-from .train import _Run, _ff_step_fn, compiled_step, device_name, resolve_device, train
+from .train import _Run, _ff_step_fn, compiled_step, cpu_bf16_native, device_name, resolve_device, train
 
 # Dense bf16 tensor-core peak in TFLOP/s, for the "fraction of peak" column (vendor figures).
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -53,10 +53,13 @@ def throughput(flops: float, seconds: float, peak: float | None) -> tuple[float,
 
 
 def time_steps(configs: list[Config], device: torch.device, fast: bool, steps: int, warmup: int,
-               compile_mode: str = "default") -> float:
-    """Seconds per training step of ``configs`` stacked (median of 3 timed blocks) after ``warmup`` steps."""
-    run = _Run([c.replace(n_val=10) for c in configs], device, fast, None)
-    step, mode = compiled_step(run, compile_mode if fast else False)
+               compile_mode: str = "default", bf16: bool | None = None) -> float:
+    """Seconds per training step of ``configs`` stacked (median of 3 timed blocks) after ``warmup`` steps.
+
+    ``compile_mode`` "" times the fast path's precision without ``torch.compile``; ``bf16`` forces
+    bf16 autocast on or off (default: where the device has it, see :func:`~ffcnn_lib.train.cpu_bf16_native`)."""
+    run = _Run([c.replace(n_val=10) for c in configs], device, fast, None, bf16=bf16)
+    step, mode = compiled_step(run, (compile_mode or False) if fast else False)
     b, n = run.config.batch_size, run.config.n_train
 
     def block(count: int, offset: int) -> float:
@@ -84,10 +87,45 @@ def multirun_ratio(device: torch.device, fast: bool, runs: int, steps: int, comp
             "ms_per_step_single": one * 1e3, "ms_per_step_stacked": many * 1e3, "throughput_ratio": runs * one / many}
 
 
+def profile_step(config: Config, device: torch.device, steps: int = 10) -> dict:
+    """Where an eager fp32 step spends its time: the share of convolutions (forward, and backward
+    for the weight gradients) and the rate they run at. ``torch.compile`` fuses what lies around
+    the convolutions, not the convolutions themselves, so in fp32 it can at best remove the rest:
+    ``max_fp32_speedup = 1 / conv_share``. Only lower-precision arithmetic (bf16) speeds up the convs."""
+    from torch.profiler import ProfilerActivity, profile
+
+    run = _Run([config.replace(n_val=10)], device, False, None)
+    step, _ = compiled_step(run, False)
+    b = config.batch_size
+    idx = [torch.arange(i * b, (i + 1) * b, device=device).unsqueeze(1) for i in range(steps + 2)]
+    for i in range(2):
+        run.train_step(step, idx[i], False)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    t0 = time.perf_counter()
+    with profile(activities=activities) as prof:
+        for i in range(steps):
+            run.train_step(step, idx[2 + i], False)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    total = (time.perf_counter() - t0) / steps
+    forward = backward = 0.0
+    for e in prof.key_averages():
+        t = (e.self_device_time_total if device.type == "cuda" else e.self_cpu_time_total) / 1e6 / steps
+        if "convolution_backward" in e.key or "conv_backward" in e.key:
+            backward += t
+        elif any(k in e.key for k in ("mkldnn_convolution", "cudnn_convolution", "slow_conv2d")):
+            forward += t
+    conv = forward + backward
+    return {"ms_per_step": total * 1e3, "conv_forward_ms": forward * 1e3, "conv_backward_ms": backward * 1e3,
+            "conv_share": conv / total, "conv_gflops": step_flops(config) / conv / 1e9 if conv else None,
+            "max_fp32_speedup": total / conv if conv else None}
+
+
 def precision_check(config: Config, device: torch.device, epochs: int) -> dict:
     """Validation accuracy of a matched short run (same seed, data order and initial weights) on the
-    reference path (fp32) and on the fast path (bf16 autocast, channels_last, torch.compile), both
-    evaluated in fp32; for the fast path also evaluated in bf16 (``*_bf16``)."""
+    reference path (eager fp32) and on the fast path (torch.compile, with bf16 autocast and
+    channels_last where the device has bf16), both evaluated in fp32; after bf16 training also
+    evaluated in bf16 (``*_bf16``)."""
     short = config.replace(epochs=epochs)
     out: dict = {"config": short.to_dict()}
     for name, fast in (("fp32", False), ("fast", True)):
@@ -278,6 +316,35 @@ def targets(recs: list[dict]) -> "pd.DataFrame":
                           else ("met" if ok(value) else "not met")} for what, wanted, value, ok in rows])
 
 
+def cpu_targets(recs: list[dict]) -> "pd.DataFrame":
+    """The CPU targets of issue #9 (16 filters 5x5, batch 50), from the newest CPU record: the fast
+    path's speed-up over eager fp32, and a matched run's accuracy difference. A missed speed-up
+    names its cause from the step profile (:func:`profile_step`)."""
+    import pandas as pd
+
+    cpu = [r for r in recs if r["device"].startswith("cpu") and r["config"]["filters"] == [16, 16, 16]
+           and r["config"]["kernel"] == 5 and r["config"]["batch_size"] == 50 and r.get("profile")]
+    r = cpu[-1] if cpu else {}
+    fast = [row for row in r.get("rows", [])[1:] if "compile" in row["variant"]]
+    speedup = r["rows"][0]["ms_per_step"] / fast[0]["ms_per_step"] if fast else None
+    check = r.get("precision_check")
+    gap = max(abs(check["diff_pp_linear"]), abs(check["diff_pp_goodness"])) if check else None
+    why = ""
+    if speedup is not None and speedup < 2 and r.get("profile"):
+        prof = r["profile"]
+        why = (f" (convolutions take {100 * prof['conv_share']:.0f} % of an eager step, so compiling the rest gives "
+               f"at most {prof['max_fp32_speedup']:.2f}x in fp32; "
+               + ("bf16 is native here" if r.get("cpu_bf16_native") else
+                  "this CPU has no native bf16, which would speed up the convolutions themselves") + ")")
+    rows = [("fast path vs eager fp32, 16x5x5 batch 50: speed-up", ">= 2.0x", speedup, lambda v: v >= 2.0, why),
+            ("matched 16x5x5 run: |validation accuracy fast - fp32| [pp]", "<= 0.2", gap, lambda v: v <= 0.2, "")]
+    where = f"{r['device']}, {r['time'][:10]}" if r else "not measured"
+    return pd.DataFrame([{"target (CPU)": what, "wanted": wanted, "measured": value, "on": where,
+                          "verdict": "not measured (run make bench)" if value is None
+                          else ("met" if ok(value) else "not met") + note}
+                         for what, wanted, value, ok, note in rows])
+
+
 def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
     """The book's performance tables: ``speed``, ``multirun``, ``memory``, ``memory_by_depth``,
     ``inference``, ``precision``."""
@@ -345,12 +412,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--steps", type=int, default=None, help="timed steps per block (3 blocks)")
     p.add_argument("--runs", type=int, default=None, help="stacked runs for the multi-run ratio (default 8 on CUDA, 2 on CPU)")
-    p.add_argument("--compile-modes", default="default,reduce-overhead",
-                   help="torch.compile modes of the fast path to time on CUDA, comma-separated "
-                        "(also max-autotune, max-autotune-no-cudagraphs: minutes of autotuning)")
-    p.add_argument("--precision-epochs", type=int, default=0,
-                   help="CUDA: also train the config this many epochs in fp32 and on the fast path and "
-                        "compare validation accuracy (0: skip)")
+    p.add_argument("--compile-modes", default=None,
+                   help="torch.compile modes of the fast path to time, comma-separated (default: "
+                        "default,reduce-overhead on CUDA, default on a CPU; also max-autotune, "
+                        "max-autotune-no-cudagraphs: minutes of autotuning; empty: none)")
+    p.add_argument("--precision-epochs", type=int, default=None,
+                   help="also train the config this many epochs on the full data in eager fp32 and on the "
+                        "fast path and compare validation accuracy (0: skip; default 0 on CUDA, where "
+                        "tools/gpu_session.sh asks for it, and 2 on a CPU: about 4 minutes for 16x5x5)")
     p.add_argument("--memory-of", default="bench,paper",
                    help="networks whose step memory to measure: bench (the timed config), paper (the best network)")
     p.add_argument("--depths", default="2,3,4,6,8",
@@ -379,15 +448,27 @@ def main(argv: list[str] | None = None) -> int:
     def save() -> None:  # after every section: a run cut short (a lease ending) keeps what it measured
         write_atomic(path, json.dumps(record, indent=1))
 
-    modes = [m.strip() for m in args.compile_modes.split(",") if m.strip()]
-    variants = [("eager fp32 (TF32 off)", False, "")]
+    given = args.compile_modes if args.compile_modes is not None else ("default,reduce-overhead" if cuda else "default")
+    modes = [m.strip() for m in given.split(",") if m.strip()]
+    variants = [("eager fp32 (TF32 off)" if cuda else "eager fp32", False, "", False)]
     if cuda:
-        variants += [(f"bf16 + channels_last + compile {m}", True, m) for m in modes]
+        variants += [(f"bf16 + channels_last + compile {m}", True, m, True) for m in modes]
+    else:
+        native = cpu_bf16_native()
+        record["cpu_bf16_native"] = native
+        # The CPU fast path: compiled, with bf16 only where the CPU has it. The bf16 row without
+        # compile shows what bf16 costs or gains on this CPU (emulated without native support).
+        variants += [(f"bf16 + channels_last + compile {m}" if native else f"fp32 + compile {m} (fast path)",
+                      True, m, native) for m in modes]
+        variants.append(("bf16 + channels_last, eager" + ("" if native else " (bf16 emulated: no native support)"),
+                         True, "", True))
     print(f"device: {name}; config: {'x'.join(map(str, config.filters))} filters {config.kernel}x{config.kernel}, "
           f"batch {config.batch_size}; {flops / 1e9:.1f} GFLOP per step")
     print(f"{'variant':44s} {'ms/step':>8s} {'epoch s':>8s} {'200 ep min':>10s} {'TFLOP/s':>8s} {'of peak':>8s}")
-    for label, fast, mode in variants:
-        s = time_steps([config], dev, fast, steps, warmup=20 if fast else 5, compile_mode=mode or "default")
+    for label, fast, mode, bf16 in variants:
+        emulated = bf16 and not cuda and not record.get("cpu_bf16_native")
+        s = time_steps([config], dev, fast, 1 if emulated else steps, warmup=(20 if cuda else 5) if fast else 5,
+                       compile_mode=mode, bf16=bf16)
         tflops, fraction = throughput(flops, s, peak)
         r = {"variant": label, "ms_per_step": s * 1e3, "epoch_s": s * (config.n_train // config.batch_size),
              "run_200_epochs_min": s * (config.n_train // config.batch_size) * 200 / 60,
@@ -398,8 +479,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['variant']:44s} {r['ms_per_step']:8.2f} {r['epoch_s']:8.1f} {r['run_200_epochs_min']:10.1f} "
               f"{r['tflops']:8.2f} {frac:>8s}", flush=True)
     for r in record["rows"][1:]:
-        print(f"speed-up of '{r['variant']}': {record['rows'][0]['ms_per_step'] / r['ms_per_step']:.1f}x")
-    for mode in modes if cuda else [""]:
+        r["speedup"] = record["rows"][0]["ms_per_step"] / r["ms_per_step"]
+        print(f"speed-up of '{r['variant']}': {r['speedup']:.2f}x")
+    prof = record["profile"] = profile_step(config, dev)
+    save()
+    print(f"eager fp32 step profile: convolutions {100 * prof['conv_share']:.0f} % of the step "
+          f"(forward {prof['conv_forward_ms']:.1f} ms, weight gradients {prof['conv_backward_ms']:.1f} ms, "
+          f"{prof['conv_gflops']:.0f} GFLOP/s): fusing the rest can give at most {prof['max_fp32_speedup']:.2f}x in fp32",
+          flush=True)
+    for mode in modes if cuda else [""]:  # stacking gains nothing on a CPU: eager suffices to show it
         m = multirun_ratio(dev, cuda, args.runs or (8 if cuda else 2), steps, mode)
         record["multirun"].append(m)
         save()
@@ -430,10 +518,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{d['layers']} layers: " + ", ".join(f"{label} {d['result'][v]['saved_mib']:.1f}"
                                                for v, label in MEMORY_VARIANTS.items())
             for d in record["memory_by_depth"]), flush=True)
-    if cuda and args.precision_epochs:
-        check = record["precision_check"] = precision_check(config, dev, args.precision_epochs)
+    epochs = args.precision_epochs if args.precision_epochs is not None else (0 if cuda else 2)
+    if epochs:
+        check = record["precision_check"] = precision_check(config, dev, epochs)
         save()
-        print(f"matched {args.precision_epochs}-epoch runs, validation accuracy fast - fp32: linear "
+        print(f"matched {epochs}-epoch runs, validation accuracy fast - fp32: linear "
               f"{check['diff_pp_linear']:+.2f} pp, goodness {check['diff_pp_goodness']:+.2f} pp")
     record["complete"] = True
     save()

@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from .sweeps import ARTIFACTS, PROFILES, collect, resolve_profile
+from .experiments import other_code
+from .sweeps import ARTIFACTS, PROFILES, collect, profile_mix
 
 BOOK = Path(__file__).resolve().parent.parent / "book"
 BUILD = BOOK / "_build"
@@ -24,14 +25,25 @@ SRC = BUILD / "src"
 
 
 def train_all(profile: str, force: bool, device: str = "auto") -> None:
-    """Fill the result cache for every artifact (``force`` retrains runs of the chosen profile;
-    with ``auto`` only artifacts that fall back to ``smoke`` are retrained)."""
+    """Fill the result cache for every artifact. With ``auto`` each cell uses its most faithful
+    finished runs and only the smoke runs of cells without one are trained (``force`` retrains
+    those); with a named profile, every run of it (``force`` retrains them all).
+
+    Warns about cached results made by other numerical code than this (see
+    :func:`ffcnn_lib.experiments.other_code`): a change that alters results without an
+    ``ALGORITHM_VERSION`` bump is otherwise served from the cache."""
+    used = []
     for artifact in ARTIFACTS:
-        name = resolve_profile(artifact, profile)
-        again = force and (profile != "auto" or name == "smoke")
         t0 = time.perf_counter()
-        df = collect(artifact, name, force=again, device=device, progress=False)
-        print(f"  {artifact:9s} {name:6s} {len(df):3d} runs  {time.perf_counter() - t0:6.1f} s", flush=True)
+        df = collect(artifact, profile, force=force, device=device, progress=False)
+        used += list(df.get("run_id", []))
+        print(f"  {artifact:9s} {len(df):3d} runs ({profile_mix(df)})  {time.perf_counter() - t0:6.1f} s", flush=True)
+    other, unknown = other_code(used)
+    if other:
+        print(f"  warning: {len(other)} cached results were made by other numerical code (model, labels, train "
+              f"or inference changed since; FORCE=1 retrains): {', '.join(other)}", flush=True)
+    if unknown:
+        print(f"  ({unknown} cached results predate the code hash: not checked)", flush=True)
 
 
 def execute_notebooks(profile: str, only: list[str] | None = None) -> list[Path]:

@@ -8,7 +8,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import numbers
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from .data import N_TRAIN
 from .labels import DEFAULT_CYCLES, LABEL_SETS, LabelEncoder, wave_vectors
@@ -20,11 +24,33 @@ ALGORITHM_VERSION = 1
 # Fields added after results were stored: hashed into the run id only when they differ from these
 # values, so existing results keep their ids. (Changing such a default needs an ALGORITHM_VERSION bump.)
 ADDED_FIELDS = {"label_cycles": [2, 4, 6], "padding": "same", "input_norm": False, "init": "torch"}
+# Fields a run never reads, by what makes them unread: hashed at their defaults, so that they cannot
+# give one run several ids (the stored runs have the defaults there, so their ids stay).
+UNREAD_FIELDS = {"bp": ("label_set", "K", "label_cycles", "classifier_lr", "include_first_layer"),
+                 "onehot": ("label_cycles",)}
+INT_FIELDS = ("kernel", "batch_size", "epochs", "seed", "n_train", "n_val", "n_test")
+FLOAT_FIELDS = ("K", "lr", "classifier_lr")
+BOOL_FIELDS = ("max_pool", "input_norm", "include_first_layer", "report_test")
+
+
+def _as_int(name: str, value) -> int:
+    """``value`` as an int: ints (numpy's too) and integral floats pass (3.0 is the run of 3);
+    anything else (a string, a bool, 2.5) is an error naming the field."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
+        return int(value)
+    raise ValueError(f"{name} must be an integer; got {value!r}")
+
+
+def _as_ints(name: str, values) -> tuple[int, ...]:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of integers; got {values!r}")
+    return tuple(_as_int(name, v) for v in values)
 
 
 @dataclass(frozen=True)
 class Config:
-    """One training run. Every field is part of the result's identity (see :meth:`run_id`)."""
+    """One training run. Every field the run reads is part of the result's identity (see :meth:`run_id`);
+    values are checked (types included) when the config is made, before any training."""
 
     model: str = "ff"                   # "ff" (Forward-Forward) or "bp" (backprop baseline)
     filters: tuple[int, ...] = (128, 128, 128)  # filters per conv layer (Sec. 2.2: three equal layers)
@@ -49,10 +75,24 @@ class Config:
     tags: tuple[str, ...] = field(default=(), compare=False)  # free-form, not part of the identity
 
     def __post_init__(self) -> None:
-        if isinstance(self.filters, int):
-            object.__setattr__(self, "filters", (self.filters,) * 3)
-        object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
-        object.__setattr__(self, "label_cycles", tuple(int(k) for k in self.label_cycles))
+        # Types first: int("16") or tuple("16") would make a valid-looking, wrong config.
+        filters = self.filters
+        if isinstance(filters, numbers.Real) and not isinstance(filters, bool):
+            filters = (_as_int("filters", filters),) * 3
+        object.__setattr__(self, "filters", _as_ints("filters", filters))
+        object.__setattr__(self, "label_cycles", _as_ints("label_cycles", self.label_cycles))
+        for name in INT_FIELDS:
+            object.__setattr__(self, name, _as_int(name, getattr(self, name)))
+        for name in FLOAT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"{name} must be a number; got {value!r}")
+            object.__setattr__(self, name, float(value))
+        for name in BOOL_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):  # "False" or 0 would pass a truth test
+                raise ValueError(f"{name} must be True or False; got {value!r}")
+            object.__setattr__(self, name, bool(value))
         object.__setattr__(self, "tags", tuple(self.tags))
         self.validate()
 
@@ -67,6 +107,8 @@ class Config:
         if self.label_set != "onehot":
             if any(not 1 <= k <= 13 for k in self.label_cycles):
                 raise ValueError(f"label_cycles {self.label_cycles} must lie in 1..13 (below the 28-pixel Nyquist limit)")
+            if len(set(self.label_cycles)) < len(self.label_cycles):
+                raise ValueError(f"label_cycles {self.label_cycles} repeat a frequency: classes would share a wave")
             wave_vectors(self.label_set, self.label_cycles)  # raises if the set cannot be built
         if self.kernel < 1 or self.kernel % 2 == 0:
             raise ValueError(f"kernel size {self.kernel} must be a positive odd integer (e.g. 3, 5, 7)")
@@ -89,8 +131,11 @@ class Config:
             raise ValueError(f"batch size {self.batch_size} must be at least 1")
         if self.epochs < 1:
             raise ValueError(f"epochs {self.epochs} must be at least 1")
-        if self.lr <= 0 or self.classifier_lr <= 0:
-            raise ValueError(f"learning rates must be positive; got lr={self.lr}, classifier_lr={self.classifier_lr}")
+        if not (0 < self.lr < math.inf and 0 < self.classifier_lr < math.inf):  # NaN fails too
+            raise ValueError(f"learning rates must be positive and finite; got lr={self.lr}, "
+                             f"classifier_lr={self.classifier_lr}")
+        if self.seed < 0:
+            raise ValueError(f"seed {self.seed} must be a non-negative integer")
         if not 1 <= self.n_train <= N_TRAIN:
             raise ValueError(f"n_train={self.n_train} must be in 1..{N_TRAIN}")
         if not 1 <= self.n_val <= 10_000:
@@ -134,6 +179,10 @@ class Config:
         """Readable and stable: a summary of the main settings plus a hash of all of them."""
         d = self.to_dict()
         d.pop("tags")
+        unread = UNREAD_FIELDS["bp"] if self.model == "bp" else UNREAD_FIELDS.get(self.label_set, ())
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        d.update({name: list(defaults[name]) if isinstance(defaults[name], tuple) else defaults[name]
+                  for name in unread})
         for name, default in ADDED_FIELDS.items():  # keeps the ids of runs made before the field existed
             if d[name] == default:
                 d.pop(name)

@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -78,13 +79,19 @@ def _load_file(key: str, directory: str) -> np.ndarray:
     path = Path(directory) / FILES[key]
     if not path.exists():
         _download(Path(directory))
-    raw = gzip.decompress(path.read_bytes())
+    fix = (f"restore it (git checkout -- {path}, the files are committed) or delete it so that it is "
+           "downloaded again")
+    compressed = path.read_bytes()
+    try:
+        raw = gzip.decompress(compressed)
+    except (OSError, EOFError, zlib.error) as err:  # truncated, or a failed CRC check
+        raise DataError(f"{path} is truncated or corrupt ({err}); {fix}") from err
     stem = FILES[key][: -len(".gz")]
     digest = hashlib.sha256(raw).hexdigest()
     if digest != SHA256[stem]:
         raise DataError(
             f"checksum mismatch for {path}: SHA-256 of its content is {digest}, expected {SHA256[stem]}. "
-            "The file is corrupt or not the original MNIST; restore it from ../shared/data/mnist."
+            f"The file is corrupt or not the original MNIST; {fix}."
         )
     return _parse_idx(raw, path.name)
 

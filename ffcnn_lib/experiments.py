@@ -8,21 +8,37 @@ Layout, one folder per run id (see :meth:`Config.run_id`):
                          /weights.safetensors  (optional, fp16) the trained network
     results/checkpoints/<run id>.pt         resume point of an unfinished run (not committed)
     results/partial/<run id>.metrics.csv    per-epoch record of an unfinished run (+ .json, provenance)
+    results/partial/<run id>.pt             resume point of an unfinished CPU campaign run (small,
+                                            committed so that the next session resumes it; see campaign.py)
 
-A run folder is written under a temporary name and renamed into place, so a reader sees a whole
-result or none; an interrupted training resumes from its checkpoint.
+A run folder is written under a hidden temporary name and swapped into place (see :func:`_store`),
+so a reader sees a whole result, never half of one, and a kill at any moment loses no stored result;
+hidden folders in ``results/runs`` are never read as results. An interrupted training resumes from
+its checkpoint, which is also written after the last epoch, so a failed evaluation or store
+resumes there.
+
+A change to the numerical code (model, labels, train, inference) that alters results needs an
+``ALGORITHM_VERSION`` bump, else the cache serves the old results; each run records the hash of
+that code (``code_hash`` in its provenance, :data:`CODE_HASH`) so that such results can be found
+(:func:`other_code`).
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as _dt
+import errno
+import functools
 import hashlib
+import io
 import json
 import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +54,23 @@ from . import __version__
 from .config import ALGORITHM_VERSION, Config
 
 REPO = Path(__file__).resolve().parent.parent
+RUN_FILES = ("config.json", "metrics.csv", "summary.json")  # a run folder without all of them is no result
+NUMERICAL_CODE = ("model.py", "labels.py", "train.py", "inference.py")  # what makes the numbers
+LEFTOVER_AGE_S = 3600  # a store takes seconds: a hidden folder this old was left by a killed one
+
+
+def _code_hash() -> str:
+    h = hashlib.sha256()
+    for name in NUMERICAL_CODE:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
+CODE_HASH = _code_hash()  # taken at import: the code this process runs, recorded in each run's provenance
+
+
+class ResultError(RuntimeError):
+    """A stored result is incomplete or corrupt; the message names the file and the fix."""
 
 
 def results_dir() -> Path:
@@ -86,6 +119,7 @@ def provenance(outcome) -> dict:
     return {
         "git_commit": _git_commit(),
         "algorithm_version": ALGORITHM_VERSION,
+        "code_hash": CODE_HASH,
         "versions": {"ffcnn_lib": __version__, "python": platform.python_version(), "torch": torch.__version__,
                      "numpy": numpy.__version__, "pandas": pd.__version__},
         "device": outcome.device,
@@ -100,20 +134,146 @@ def provenance(outcome) -> dict:
     }
 
 
+class _Gone(Exception):
+    """The folder was swapped away and deleted while being read (a store of the run meanwhile)."""
+
+
+class _Missing(_Gone):
+    """No folder there."""
+
+
 def load(config: Config, root: Path | None = None) -> Result | None:
-    """The stored result of ``config``, or None if it has not been run."""
-    path = (root or results_dir()) / "runs" / config.run_id()
-    if not (path / "summary.json").exists():
+    """The stored result of ``config``, or None if it has not been run.
+
+    Raises :class:`ResultError` naming the file if the run's folder lacks one of :data:`RUN_FILES`
+    or holds an unreadable one. A store of the run at the same time (see :func:`_store`) never
+    makes the result look missing, or mix two results.
+    """
+    root = root or results_dir()
+    runs, run_id = root / "runs", config.run_id()
+    final = runs / run_id
+    for _ in range(10):  # a store swapped the folders while we read: read again
+        try:
+            return _read(final)
+        except _Gone:
+            pass
+        # None in place: a store without an atomic swap, between its two renames, has set the old
+        # result aside (hidden).
+        asides = sorted(runs.glob(f".{run_id}.old-*")) if runs.is_dir() else []
+        for aside in asides:
+            with contextlib.suppress(_Gone):
+                return _restore(_read(aside, aside=True), final, root)
+        try:
+            return _read(final)  # the store may have moved its new folder in meanwhile
+        except _Missing:
+            if not asides:
+                return None
+        except _Gone:
+            pass
+    return None
+
+
+def _fix(path: Path) -> str:
+    return f"restore the folder from git (git checkout -- {path}) or delete it to rerun the run"
+
+
+def _same_inode(path: Path, fd: int) -> bool:
+    try:
+        a, b = os.stat(path), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _read(path: Path, aside: bool = False) -> Result:
+    """The run in folder ``path``. Its files are read through one handle on the folder, so that a
+    store renaming the folder meanwhile cannot give the summary of one result and the metrics of
+    another. Raises _Gone if there is no such folder, or it was deleted while being read (a folder
+    set ``aside`` by a store lacks files only while that store deletes it)."""
+    by_fd = os.open in os.supports_dir_fd  # not on Windows: there, by path
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if by_fd else None
+    except (FileNotFoundError, NotADirectoryError):
+        raise _Missing from None
+    if fd is None and not path.is_dir():
+        raise _Missing
+    raw = {}
+    try:
+        for name in RUN_FILES:
+            try:
+                if fd is None:
+                    raw[name] = (path / name).read_bytes()
+                    continue
+                with open(name, "rb", opener=lambda n, flags: os.open(n, flags, dir_fd=fd)) as fh:
+                    raw[name] = fh.read()
+            except FileNotFoundError:
+                if aside or (fd is not None and not _same_inode(path, fd)):
+                    raise _Gone from None  # set aside and deleted by a store of this run
+                raise ResultError(f"{path / name} is missing: the result is incomplete; {_fix(path)}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+    def parse(name: str, how):
+        try:
+            return how(raw[name])
+        except (ValueError, KeyError, TypeError) as err:  # JSON and CSV errors are ValueErrors
+            raise ResultError(f"{path / name} is corrupt ({type(err).__name__}: {err}); {_fix(path)}") from None
+
+    parse("config.json", json.loads)
+    summary = parse("summary.json", json.loads)
+    config = parse("summary.json", lambda _: Config.from_dict(summary["config"]))
+    return Result(config, parse("metrics.csv", lambda b: pd.read_csv(io.BytesIO(b))), summary, path)
+
+
+def _restore(result: Result, final: Path, root: Path) -> Result:
+    """``result`` was read from the folder a killed store set aside, with none in place: move it
+    back, under the run's lock so never in the middle of a store. If a store holds the lock, or the
+    cache is read-only, it stays where it is (and is read from there)."""
+    with contextlib.suppress(OSError):
+        (root / "checkpoints").mkdir(parents=True, exist_ok=True)
+        with _run_lock(root / "checkpoints" / f"{final.name}.lock", wait=False) as locked:
+            if locked and not final.exists():
+                os.rename(result.path, final)
+                result.path = final
+    return result
+
+
+@functools.lru_cache(maxsize=1)
+def _renameat2():
+    try:
+        return ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError, TypeError):  # not Linux, or a C library without it
         return None
-    summary = json.loads((path / "summary.json").read_text())
-    return Result(Config.from_dict(summary["config"]), pd.read_csv(path / "metrics.csv"), summary, path)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap folders ``a`` and ``b`` in one step (Linux: renameat2 with RENAME_EXCHANGE), so that no
+    reader ever finds ``b`` missing; False where the system or its file system cannot."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):  # cannot here (EPERM: a sandbox)
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _store(outcome, root: Path, save_weights: bool) -> Result:
+    """Write the run's folder under a hidden name, then swap it in; the caller holds the run's lock.
+
+    The swap never leaves the run without a whole result: where the system can, the new and the old
+    folder trade places in one step (:func:`_exchange`); elsewhere the old folder is renamed aside
+    (hidden; :func:`load` reads it meanwhile), then the new one in. The old one is deleted last.
+    A kill at any step leaves a whole result that load() finds; the next store cleans up.
+    """
     run_id = outcome.config.run_id()
     final_dir = root / "runs" / run_id
     final_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=final_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.new-", dir=final_dir.parent))
     tmp.chmod(0o755)  # mkdtemp's 0700 would hide the run from other users of a shared cache
     summary = {"run_id": run_id, "config": outcome.config.to_dict(), "final": outcome.final,
                "epochs_run": len(outcome.history), "provenance": provenance(outcome)}
@@ -124,10 +284,54 @@ def _store(outcome, root: Path, save_weights: bool) -> Result:
         state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in outcome.model.state_dict().items()}
         save_file(state, tmp / "weights.safetensors")
     (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
-    if final_dir.exists():  # a forced rerun replaces the old result only once the new one is whole
-        shutil.rmtree(final_dir)
-    os.replace(tmp, final_dir)
+    # A forced rerun: the old result makes way only now that the new one is whole.
+    if not (final_dir.exists() and _exchange(tmp, final_dir)):
+        if final_dir.exists():
+            os.replace(final_dir, final_dir.with_name(f".{run_id}.old-{tmp.name.rsplit('-', 1)[-1]}"))
+        os.replace(tmp, final_dir)
+    _clean_leftovers(final_dir.parent, run_id)  # the old result, now hidden, goes
     return load(outcome.config, root)  # type: ignore[return-value]
+
+
+def _clean_leftovers(runs: Path, run_id: str) -> None:
+    """Delete hidden folders that stores left in ``runs``: this run's (its lock is held, so none is
+    in use) and, after :data:`LEFTOVER_AGE_S`, other runs' ones, except an old result set aside with
+    none in place (:func:`load` reads it and puts it back)."""
+    for path in runs.glob(".*"):
+        owner, _, kind = path.name[1:].rpartition(".")
+        with contextlib.suppress(OSError):
+            only_copy = kind.startswith("old-") and not (runs / owner).exists()
+            old = time.time() - path.stat().st_mtime > LEFTOVER_AGE_S
+            if path.is_dir() and owner and (owner == run_id or (old and not only_copy)):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _check_writable(folder: Path) -> None:
+    """Raise PermissionError naming ``folder`` unless a file can be made there: checked before the
+    first epoch, so that a finished training never finds its destination closed."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise PermissionError(f"cannot write to {folder} ({err}); make it writable, or set FFCNN_RESULTS "
+                              "to a writable folder") from err
+
+
+def other_code(run_ids, root: Path | None = None) -> tuple[list[str], int]:
+    """Which of the stored runs ``run_ids`` were made by numerical code other than this process's
+    (their ``code_hash`` differs from :data:`CODE_HASH`), and how many predate the hash."""
+    runs = (root or results_dir()) / "runs"
+    other, unknown = [], 0
+    for run_id in dict.fromkeys(run_ids):
+        try:
+            code = json.loads((runs / run_id / "summary.json").read_text())["provenance"].get("code_hash")
+        except (OSError, ValueError, KeyError):
+            continue
+        if code is None:
+            unknown += 1
+        elif code != CODE_HASH:
+            other.append(run_id)
+    return other, unknown
 
 
 def run_or_load(config: Config, **kwargs) -> Result | None:
@@ -142,21 +346,28 @@ def run_or_load(config: Config, **kwargs) -> Result | None:
 
 def run_or_load_many(configs: list[Config], *, device: str | None = "auto", force: bool = False,
                      save_weights: bool = False, time_budget_s: float | None = None, progress: bool = True,
-                     root: Path | None = None, **train_kwargs) -> list[Result | None]:
+                     root: Path | None = None, checkpoint_dir: Path | None = None,
+                     **train_kwargs) -> list[Result | None]:
     """Stored results of ``configs``, training the missing ones side by side in one pass
     (:func:`ffcnn_lib.train.train_many`; they may differ only in seed and K), each stored as its own
     result. ``None`` for runs left unfinished at ``time_budget_s``. Remaining keyword arguments go
     to :func:`ffcnn_lib.train.train_many` (``fast``, ``compile``, ``goodness_every``...).
 
     ``force`` ignores stored results. A checkpoint of an unfinished run is always resumed: its name
-    holds the run ids, which hold the config and the algorithm version.
+    holds the run ids, which hold the config and the algorithm version. Checkpoints live in
+    ``checkpoint_dir`` (default ``results/checkpoints``, not committed).
     """
-    from .train import train_many
+    from .train import check_seconds, train_many
 
+    check_seconds("time budget", time_budget_s)
     root = root or results_dir()
-    todo = [c for c in dict.fromkeys(configs) if force or load(c, root) is None]
+    unique: dict[str, Config] = {}
+    for c in configs:  # configs differing only in fields a run does not read are one run
+        unique.setdefault(c.run_id(), c)
+    todo = [c for c in unique.values() if force or load(c, root) is None]
     if todo:
-        (root / "checkpoints").mkdir(parents=True, exist_ok=True)
+        for folder in {root / "runs", root / "checkpoints", checkpoint_dir or root / "checkpoints"}:
+            _check_writable(folder)  # before the first epoch, not after the last
         with contextlib.ExitStack() as locks:
             for run_id in sorted(c.run_id() for c in todo):  # one order: no deadlock between two callers
                 locks.enter_context(_run_lock(root / "checkpoints" / f"{run_id}.lock"))
@@ -165,7 +376,9 @@ def run_or_load_many(configs: list[Config], *, device: str | None = "auto", forc
             if todo:
                 ids = sorted(c.run_id() for c in todo)
                 name = ids[0] if len(ids) == 1 else f"stack-{hashlib.sha256(' '.join(ids).encode()).hexdigest()[:12]}"
-                ckpt = root / "checkpoints" / f"{name}.pt"
+                ckpt = (checkpoint_dir or root / "checkpoints") / f"{name}.pt"
+                for leftover in ckpt.parent.glob(f"{ckpt.stem}.tmp*"):  # of a checkpoint write that was killed
+                    leftover.unlink(missing_ok=True)
                 outcomes = train_many(todo, device, checkpoint=ckpt, time_budget_s=time_budget_s,
                                       progress=progress, **train_kwargs)
                 for outcome in outcomes:
@@ -178,16 +391,44 @@ def run_or_load_many(configs: list[Config], *, device: str | None = "auto", forc
 
 
 @contextlib.contextmanager
-def _run_lock(path: Path):
-    """An exclusive lock on one run, so two processes (Dask workers, users) never train it twice."""
-    with open(path, "a") as fh:
-        if fcntl is not None:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+def _run_lock(path: Path, wait: bool = True):
+    """An exclusive lock on one run, so two processes (Dask workers, users) never train or store it
+    at once. Yields True, or False without waiting if ``wait`` is False and another process holds it.
+
+    The file names its holder, so that a process waiting for it says whom it waits for, and its
+    holder removes it on release; a waiter that then holds a removed file locks the new one.
+    """
+    if fcntl is None:  # pragma: no cover - Windows: no cross-process lock
+        yield True
+        return
+    said = False
+    while True:
+        fh = open(path, "a+")
         try:
-            yield
-        finally:
-            if fcntl is not None:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                fh.close()
+                yield False
+                return
+            if not said:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                print(f"waiting for run {path.stem}: locked by {holder}", file=sys.stderr, flush=True)
+                said = True
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        if _same_inode(path, fh.fileno()):
+            break
+        fh.close()  # its holder removed it as we waited: lock the file there now
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"process {os.getpid()} ({platform.node()})\n")
+        fh.flush()
+        yield True
+    finally:
+        path.unlink(missing_ok=True)  # while still locked: a waiter sees it gone and tries again
+        fh.close()  # releases the lock
 
 
 def write_atomic(path: Path, text: str) -> None:

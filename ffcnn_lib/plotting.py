@@ -54,3 +54,12 @@ def save_table(df: pd.DataFrame, name: str) -> Path:
 def pct(x: float, digits: int = 2) -> str:
     """A fraction as a percentage string, e.g. 0.99161 -> '99.16 %'."""
     return "n/a" if pd.isna(x) else f"{100 * x:.{digits}f} %"
+
+
+def mark_profiles(ax, x, y, profiles, base: str) -> None:
+    """Write its profile beside each point (x, y) that does not come from ``base``, the least
+    faithful profile of the figure (:func:`ffcnn_lib.sweeps.profile_note` names it in the title),
+    so that a figure whose cells come from different profiles says which is which."""
+    for xi, yi, p in zip(x, y, profiles):
+        if p != base:
+            ax.annotate(p, (xi, yi), textcoords="offset points", xytext=(-4, 5), ha="right", fontsize=7)

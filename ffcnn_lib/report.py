@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .sweeps import collect
+from .sweeps import FIDELITY, by_fidelity, collect, one_profile
 
 REPORTED_CSV = Path(__file__).with_name("paper_reported.csv")
 KEY = ["model", "filters", "kernel", "batch_size", "K", "label_set", "max_pool", "include_first_layer"]
@@ -46,7 +46,8 @@ def verdict(diff: float, profile: str) -> str:
 
 
 def compare(results: pd.DataFrame, artifact: str | None = None) -> pd.DataFrame:
-    """Each reported number of ``artifact`` beside our mean ± std over seeds, in percent."""
+    """Each reported number of ``artifact`` beside our mean ± std over seeds, in percent, with the
+    profile of the runs it comes from (its cell's, see :func:`ffcnn_lib.sweeps.cell_plan`)."""
     artifact = artifact or results["artifact"].iloc[0]
     rep = reported(artifact)
     rows = []
@@ -57,12 +58,39 @@ def compare(results: pd.DataFrame, artifact: str | None = None) -> pd.DataFrame:
         col = _metric(r["split"], r["method"])
         ours = results.loc[mask, col] * 100 if col in results else pd.Series(dtype=float)
         mean = ours.mean() if len(ours) else np.nan
-        profile = results["profile"].iloc[0] if len(results) else "none"
+        profiles = by_fidelity(results.loc[mask, "profile"])
+        profile = "/".join(profiles) if profiles else "none"
+        status = verdict(mean - r["value"], profile) if len(profiles) <= 1 else "not tested (mixed profiles)"
         rows.append({"artifact": artifact, "quantity": r["quantity"], "split": r["split"], "method": r["method"],
                      "reported_pct": r["value"], "ours_pct": mean,
                      "ours_std_pct": ours.std(ddof=1) if len(ours) > 1 else np.nan, "n_seeds": len(ours),
                      "diff_pp": mean - r["value"], "profile": profile,
-                     "verdict": verdict(mean - r["value"], profile), "source": r["source"]})
+                     "verdict": status, "source": r["source"], **_cost(results.loc[mask])})
+    return pd.DataFrame(rows)
+
+
+def _cost(rows: pd.DataFrame) -> dict:
+    """Training wall time per run (mean, hours) and the devices of ``rows``."""
+    if rows.empty or "train_seconds" not in rows:
+        return {"train_h": np.nan, "device": ""}
+    return {"train_h": rows["train_seconds"].mean() / 3600, "device": ", ".join(sorted(rows["device"].unique()))}
+
+
+def paper_cells(results: pd.DataFrame) -> pd.DataFrame:
+    """The cells of an artifact trained at the paper's settings (``paper`` profile), one row each:
+    the configuration, seeds, validation accuracies (mean, percent), training wall time and device.
+    Chapters show it beside their figures, which may still mix in faithful-less profiles."""
+    paper = results[results["profile"] == "paper"]
+    if paper.empty:
+        return pd.DataFrame()
+    keys = ["model", "filters", "kernel", "batch_size", "label_set", "K", "max_pool"]
+    metrics = [m for m in ("val_acc_linear", "val_acc_goodness", "val_acc_bp", "test_acc_linear",
+                           "test_acc_goodness") if m in paper and paper[m].notna().any()]
+    rows = []
+    for key, g in paper.groupby(keys, sort=False):
+        row = dict(zip(keys, key))
+        row.update({f"{m} [%]": 100 * g[m].mean() for m in metrics}, seeds=len(g), **_cost(g))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -143,7 +171,8 @@ def _confusion(df, result_loader):
     result = result_loader("headline")
     cm = np.array(result.summary["final"]["test_confusion_goodness"])
     per_class = cm.diagonal() / cm.sum(1)
-    worst, best = set(np.argsort(per_class)[:2]), set(np.argsort(per_class)[-3:])
+    order = np.argsort(per_class).tolist()
+    worst, best = set(order[:2]), set(order[-3:])
     return worst == {4, 9} and best == {1, 3, 7}, \
         f"worst digits {sorted(worst)}, best {sorted(best)} (paper: worst 4, 9; best 1, 3, 7)"
 
@@ -153,11 +182,14 @@ class Claim:
     artifact: str
     text: str
     check: Callable
+    cells: Callable | None = None  # rows of the cells the check reads (default: all of the artifact)
 
 
 CLAIMS = [
-    Claim("fig3a", "FF accuracy rises monotonically with the filters per layer (Fig. 3A)", _fig3a_ff),
-    Claim("fig3a", "BP accuracy falls slightly with the filters per layer (Fig. 3A)", _fig3a_bp),
+    Claim("fig3a", "FF accuracy rises monotonically with the filters per layer (Fig. 3A)", _fig3a_ff,
+          lambda df: df["model"] == "ff"),
+    Claim("fig3a", "BP accuracy falls slightly with the filters per layer (Fig. 3A)", _fig3a_bp,
+          lambda df: df["model"] == "bp"),
     Claim("headline", "Digits 4 and 9 are classified worst, 1, 3 and 7 best (Fig. 3B)", _confusion),
     Claim("fig4a", "Smaller batches are better for 5x5 and 7x7 filters (Fig. 4A)", _fig4a),
     Claim("fig4b", "Accuracy falls with smaller filter size (Fig. 4B)", _fig4b_kernel),
@@ -171,13 +203,30 @@ CLAIMS = [
 
 
 def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable) -> pd.DataFrame:
-    """Each claim: confirmed, not confirmed, or not tested (narrow profiles, see NARROW) or not yet run."""
+    """Each claim: confirmed, not confirmed, or not tested (narrow profiles, see NARROW) or not yet run.
+
+    A claim compares cells, so it is checked on runs of one profile only: the cells' own if they
+    share one, else the most faithful profile with a finished run of every cell it reads
+    (:func:`ffcnn_lib.sweeps.one_profile`), else "not tested (mixed profiles)". Its ``profile``
+    column names the profile it was checked on.
+    """
     rows = []
     for claim in CLAIMS:
         df = results.get(claim.artifact)
         if df is None or df.empty:
             rows.append({"claim": claim.text, "verdict": "not yet run", "evidence": "", "profile": ""})
             continue
+        if claim.cells is not None:
+            df = df[claim.cells(df).to_numpy()]
+        mixed = df["profile"].nunique() > 1
+        if mixed:
+            found = by_fidelity(df["profile"])
+            df = one_profile(claim.artifact, df)
+            if df is None:
+                rows.append({"claim": claim.text, "verdict": "not tested (mixed profiles)", "profile": "mixed",
+                             "evidence": f"the cells' best runs come from {', '.join(found)}; no one profile "
+                                         "has a finished run of every cell"})
+                continue
         df = df.assign(filters_n=df["filters"].str.split("-").str[0].astype(int))
         profile = df["profile"].iloc[0]
         try:
@@ -189,6 +238,9 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable) -> p
             status = f"not tested ({profile} profile; would read: {status})"
         elif profile != "paper":
             status = f"{status} ({profile} profile)"
+        if mixed:
+            evidence = f"{evidence} [on the {profile} runs of all {df['cell'].nunique()} cells: their best runs " \
+                       f"mix profiles]"
         rows.append({"claim": claim.text, "verdict": status, "evidence": evidence, "profile": profile})
     return pd.DataFrame(rows)
 
@@ -216,11 +268,98 @@ def inference_precision(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary(profile: str = "auto", train_missing: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All reported numbers beside ours, and all claims with verdicts."""
+def coverage(numbers: pd.DataFrame) -> pd.DataFrame:
+    """Per profile (most faithful first, every profile listed): how many of the paper's numbers
+    ours come from runs of it, and how many of those are within the tolerance."""
+    rows = []
+    for name in [*FIDELITY, *(p for p in by_fidelity(numbers["profile"]) if p not in FIDELITY)]:
+        mine = numbers[numbers["profile"] == name]
+        rows.append({"profile": name, "numbers": len(mine),
+                     f"within {TOLERANCE_PP:g} pp": int((mine["diff_pp"].abs() <= TOLERANCE_PP).sum()),
+                     "reproduced": int((mine["verdict"] == "reproduced").sum())})
+    return pd.DataFrame(rows)
+
+
+def coverage_text(numbers: pd.DataFrame) -> str:
+    """The summary's sentence: how many of the paper's numbers come from runs of each profile."""
+    cov = coverage(numbers).set_index("profile")
+    within = f"within {TOLERANCE_PP:g} pp"
+
+    def part(name: str) -> str:
+        n = int(cov.loc[name, "numbers"])
+        if name == "paper":
+            return f"{n} come from paper-profile runs ({cov.loc[name, 'reproduced']} reproduced within {TOLERANCE_PP:g} pp)"
+        if name == "short":
+            return f"{n} from short-profile runs ({cov.loc[name, within]} within {TOLERANCE_PP:g} pp, indicative only)"
+        if name in NARROW:
+            return f"{n} from {name}-profile runs (narrow networks: not tested)"
+        return f"{n} not run yet" if name == "none" else f"{n} from {name}-profile runs"
+
+    parts = [part(p) for p in cov.index if p in FIDELITY or cov.loc[p, "numbers"]]
+    return f"Of the {len(numbers)} numbers the paper reports, " + ", ".join(parts[:-1]) + f" and {parts[-1]}."
+
+
+def sources(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per artifact: its cells and how many of them come from each profile (most faithful first)."""
+    rows = []
+    for artifact, df in results.items():
+        cells = df.drop_duplicates("cell") if "cell" in df else df
+        counts = cells["profile"].value_counts()
+        rows.append({"artifact": artifact, "cells": len(cells), **{p: int(counts.get(p, 0)) for p in FIDELITY},
+                     "runs": len(df), "from": ", ".join(f"{p} {counts[p]}" for p in by_fidelity(cells["profile"]))})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class Summary:
+    numbers: pd.DataFrame   # every reported number beside ours (compare), with its profile and verdict
+    claims: pd.DataFrame    # every claim with its verdict and the profile it was checked on
+    sources: pd.DataFrame   # per artifact, how many cells come from each profile
+    text: str               # coverage_text(numbers)
+
+
+def summary(profile: str = "auto", train_missing: bool = True) -> Summary:
+    """All reported numbers beside ours, all claims with verdicts, and where the cells come from."""
     from .sweeps import ARTIFACTS, load_result
 
     results = {a: collect(a, profile, train_missing=train_missing, progress=False) for a in ARTIFACTS}
     numbers = pd.concat([compare(results[a], a) for a in reported()["artifact"].unique()], ignore_index=True)
     claims = check_claims(results, lambda a: load_result(a, profile))
-    return numbers, claims
+    return Summary(numbers, claims, sources(results), coverage_text(numbers))
+
+
+def vs_defaults(df: pd.DataFrame) -> pd.DataFrame:
+    """Validation accuracy of each variant of a choices artifact (mean over seeds, in percent), its
+    difference from the first variant (our defaults) and the standard deviation over seeds."""
+    by = df.groupby("variant", sort=False)
+    table = by[["val_acc_linear", "val_acc_goodness"]].mean() * 100
+    table.columns = ["val linear [%]", "val goodness [%]"]
+    for m in ("linear", "goodness"):
+        table[f"{m} vs defaults [pp]"] = table[f"val {m} [%]"] - table[f"val {m} [%]"].iloc[0]
+        table[f"{m} std over seeds [pp]"] = by[f"val_acc_{m}"].std() * 100
+    table["seeds"] = by.size()
+    return table
+
+
+def paper_settings(artifact: str, results: pd.DataFrame) -> str:
+    """A paragraph for a chapter: which of ``artifact``'s cells have runs at the paper's settings,
+    finished (accuracy, wall time, device) or under way in the CPU campaign (epochs done so far)."""
+    from . import campaign
+
+    lines = []
+    for _, c in paper_cells(results).iterrows():
+        accs = ", ".join(f"{k.replace('val_acc_', 'validation ').replace(' [%]', '')} {v:.2f} %"
+                         for k, v in c.items() if k.startswith("val_acc") and pd.notna(v))
+        lines.append(f"{c['model'].upper()} {c['filters']} {c['kernel']}x{c['kernel']}"
+                     f"{' max pooling' if c['max_pool'] else ''}: finished, {accs} "
+                     f"({c['seeds']} seed{'s' if c['seeds'] > 1 else ''}; {c['train_h']:.1f} h each on {c['device']})")
+    cells = [cell for cell in campaign.CELLS if cell.artifact == artifact or artifact in cell.also]
+    for _, row in campaign.status(cells=cells).iterrows():
+        if row["status"] == "partial":
+            lines.append(f"{row['cell']}: under way in the CPU campaign, {row['epochs_done']} of {row['epochs']} epochs "
+                         f"({row['train_hours']:.1f} h on {row['device'] or 'a CPU'}; validation {100 * row['val_acc']:.2f} % "
+                         f"at epoch {row['epochs_done']}); `make campaign` resumes it")
+    if not lines:
+        return ("**At the paper's settings** (200 epochs, full data): no run yet; the CPU campaign "
+                "(`make campaign`) or a GPU session trains them.")
+    return "**At the paper's settings** (200 epochs, full data):\n\n" + "\n".join(f"* {line}" for line in lines)

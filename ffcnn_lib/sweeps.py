@@ -12,8 +12,11 @@ the paper's settings (:data:`ARTIFACTS`); a *profile* scales those settings to a
 * ``short``: the paper's widths and data, 20 epochs, one seed: sized for one GPU.
 * ``paper``: the paper's exact settings (200 epochs), five seeds for validation curves (Sec. 2.2).
 
-``collect(artifact, "auto")`` uses, per artifact, the most faithful profile whose runs are all in
-the result cache (paper, short, then cpu), and otherwise trains what is missing under ``smoke``.
+A *cell* is one configuration of an artifact (one element of ``ARTIFACTS[artifact]()``); under a
+profile it has one run per seed of that profile. ``collect(artifact, "auto")`` takes each cell from
+the most faithful profile with at least one finished run of it in the result cache (paper, short,
+then cpu; all of that profile's finished seeds), and the cells with none from ``smoke``, training
+what is missing there. One table can so mix profiles: each row names its own.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from .train import STACKABLE, resolve_device
 
 PROFILES = ("smoke", "cpu", "short", "paper")
 FAITHFUL_FIRST = ("paper", "short", "cpu")  # what profile="auto" looks for, in this order
+FIDELITY = ("paper", "short", "cpu", "smoke")  # most faithful first
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,9 @@ CHOICES: dict[str, dict] = {
 }
 
 
+CHOICES16 = ("our defaults (same padding, waves of 2/4/6 cycles)", "Loewe's initialization (N(0, 1/C_out), zero bias)",
+             "valid padding", "input divided by its RMS (Loewe's code)")
+
 # Each artifact at the paper's settings. Grids the paper does not state are marked "chosen".
 ARTIFACTS: dict[str, Callable[[], list[Config]]] = {
     # Sec. 3.1: the best configuration, evaluated on the test set.
@@ -124,6 +131,9 @@ ARTIFACTS: dict[str, Callable[[], list[Config]]] = {
     "bp": lambda: [Config.bp()],
     # Not in the paper: the choices it leaves open, each varied alone on the best configuration.
     "choices": lambda: [_ff(**kw, tags=(name,)) for name, kw in CHOICES.items()],
+    # Not in the paper: the open choices that won at small scale (chapter 14), judged on validation
+    # at 16 filters 5x5 (the CAM network) under the short profile, before the long CPU runs.
+    "choices16": lambda: [_ff(16, 5, **CHOICES[name], tags=(name,)) for name in CHOICES16],
 }
 # Artifacts whose figures need the trained network, not only its numbers.
 KEEP_WEIGHTS = {"cam", "headline"}
@@ -140,13 +150,55 @@ def configs(artifact: str, profile: str) -> list[tuple[Config, Config]]:
         raise ValueError(f"unknown artifact {artifact!r}; allowed: {', '.join(ARTIFACTS)}")
     if profile not in PROFILE:
         raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)} or auto")
+    return [(c, run) for c, runs in _cells(artifact, profile) for run in runs]
+
+
+def _cells(artifact: str, profile: str) -> list[tuple[Config, list[Config]]]:
+    """(paper config, its runs under ``profile``, one per seed) for every cell of ``artifact``."""
     p = PROFILE[profile]
     seeds = p.seeds if artifact != "cam" else p.seeds[:1]
-    return [(c, p.apply(c, s)) for c in ARTIFACTS[artifact]() for s in seeds]
+    return [(c, [p.apply(c, s) for s in seeds]) for c in ARTIFACTS[artifact]()]
+
+
+def _finished(artifact: str, run: Config):
+    """The stored result of ``run`` as ``artifact`` can use it (with its weights where the artifact
+    needs them, :data:`KEEP_WEIGHTS`), or None."""
+    result = load(run)
+    if result is not None and artifact in KEEP_WEIGHTS and not (result.path / "weights.safetensors").exists():
+        return None  # cached by another artifact without its weights: this one needs them
+    return result
+
+
+def cell_plan(artifact: str) -> list[tuple[str, Config, list[Config]]]:
+    """What ``profile="auto"`` uses, per cell of ``artifact``: (profile, paper config, runs).
+
+    The most faithful profile of :data:`FAITHFUL_FIRST` with at least one finished run of the cell,
+    with the finished runs only; cells without one get ``smoke`` with all its seeds (trained if
+    missing).
+    """
+    if artifact not in ARTIFACTS:
+        raise ValueError(f"unknown artifact {artifact!r}; allowed: {', '.join(ARTIFACTS)}")
+    better = {name: _cells(artifact, name) for name in FAITHFUL_FIRST}
+    plan = []
+    for i, (paper, smoke_runs) in enumerate(_cells(artifact, "smoke")):
+        for name in FAITHFUL_FIRST:
+            done = [run for run in better[name][i][1] if _finished(artifact, run) is not None]
+            if done:
+                plan.append((name, paper, done))
+                break
+        else:
+            plan.append(("smoke", paper, smoke_runs))
+    return plan
+
+
+def cell_profiles(artifact: str) -> list[str]:
+    """The profile ``profile="auto"`` takes for each cell of ``artifact`` (in ``ARTIFACTS`` order)."""
+    return [name for name, _, _ in cell_plan(artifact)]
 
 
 def available_profile(artifact: str) -> str | None:
-    """The most faithful profile whose runs of ``artifact`` are all cached (:data:`FAITHFUL_FIRST`)."""
+    """The most faithful profile whose runs of ``artifact`` are all cached (:data:`FAITHFUL_FIRST`).
+    ``profile="auto"`` chooses per cell instead (:func:`cell_plan`)."""
     for name in FAITHFUL_FIRST:
         if all(load(run) is not None for _, run in configs(artifact, name)):
             return name
@@ -154,12 +206,13 @@ def available_profile(artifact: str) -> str | None:
 
 
 def resolve_profile(artifact: str, profile: str = "auto") -> str:
+    """One profile for all of ``artifact`` (the old, artifact-wide ``auto``); see :func:`cell_plan`."""
     return (available_profile(artifact) or "smoke") if profile == "auto" else profile
 
 
-def _row(artifact: str, profile: str, paper: Config, result) -> dict:
+def _row(artifact: str, profile: str, paper: Config, result, cell: int) -> dict:
     c, prov, final = result.config, result.summary["provenance"], result.summary["final"]
-    row = {"artifact": artifact, "profile": profile, "run_id": result.path.name, "model": paper.model,
+    row = {"artifact": artifact, "cell": cell, "profile": profile, "run_id": result.path.name, "model": paper.model,
            "filters": "-".join(map(str, paper.filters)), "kernel": paper.kernel, "batch_size": paper.batch_size,
            "K": paper.K, "label_set": paper.label_set, "max_pool": paper.max_pool, "padding": paper.padding,
            "label_cycles": "/".join(map(str, paper.label_cycles)), "variant": paper.tags[0] if paper.tags else "",
@@ -176,15 +229,14 @@ def _row(artifact: str, profile: str, paper: Config, result) -> dict:
 STACK_MAX_FILTERS, STACK_MAX_RUNS = 64, 8
 
 
-def _pending(artifact: str, profile: str, force: bool) -> list[Config]:
-    """Runs of ``artifact`` under ``profile`` that must be trained (missing, or lacking needed weights)."""
+def _pending(artifact: str, profile: str, force: bool, cells=None) -> list[Config]:
+    """Runs of ``artifact`` under ``profile`` that must be trained (missing, or lacking needed weights);
+    only those of the cells numbered in ``cells`` if given."""
     todo = []
-    for _, run in configs(artifact, profile):
-        result = None if force else load(run)
-        if result is not None and artifact in KEEP_WEIGHTS and not (result.path / "weights.safetensors").exists():
-            result = None  # cached by another artifact without its weights: this one needs them
-        if result is None:
-            todo.append(run)
+    for i, (_, runs) in enumerate(_cells(artifact, profile)):
+        if cells is not None and i not in cells:
+            continue
+        todo += [run for run in runs if force or _finished(artifact, run) is None]
     return list(dict.fromkeys(todo))
 
 
@@ -200,17 +252,18 @@ def _batches(runs: list[Config], cuda: bool) -> list[list[Config]]:
 
 
 def run_artifact(artifact: str, profile: str, *, device: str = "auto", force: bool = False,
-                 time_budget_s: float | None = None, progress: bool = True) -> tuple[int, int]:
+                 time_budget_s: float | None = None, progress: bool = True, cells=None) -> tuple[int, int]:
     """Train the runs of ``artifact`` that the cache lacks, until done or out of time.
 
     With ``time_budget_s`` an unfinished run keeps its checkpoint and the next call resumes it (for
-    machines that are lent for minutes). Returns (runs stored, runs in the artifact).
+    machines that are lent for minutes). ``cells``: only the cells with these numbers (positions in
+    ``ARTIFACTS[artifact]()``). Returns (runs stored, runs in the artifact, or in those cells).
     """
     if profile not in PROFILE:
         raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
     t0 = time.perf_counter()
     cuda = resolve_device(device).type == "cuda"
-    for batch in _batches(_pending(artifact, profile, force), cuda):
+    for batch in _batches(_pending(artifact, profile, force, cells), cuda):
         left = None if time_budget_s is None else time_budget_s - (time.perf_counter() - t0)
         if left is not None and left < 30:
             break
@@ -218,36 +271,87 @@ def run_artifact(artifact: str, profile: str, *, device: str = "auto", force: bo
                                    save_weights=artifact in KEEP_WEIGHTS, goodness_every=PROFILE[profile].goodness_every)
         if any(r is None for r in results):
             break
-    runs = [run for _, run in configs(artifact, profile)]
+    runs = [run for i, (_, cell_runs) in enumerate(_cells(artifact, profile)) if cells is None or i in cells
+            for run in cell_runs]
     return sum(load(r) is not None for r in runs), len(runs)
+
+
+def _plan(artifact: str, profile: str) -> list[tuple[str, Config, list[Config]]]:
+    """(profile, paper config, runs) per cell: :func:`cell_plan` for ``auto``, else all of ``profile``."""
+    if profile == "auto":
+        return cell_plan(artifact)
+    configs(artifact, profile)  # names the allowed values of a wrong artifact or profile
+    return [(profile, paper, runs) for paper, runs in _cells(artifact, profile)]
 
 
 def collect(artifact: str, profile: str = "auto", *, train_missing: bool = True, force: bool = False,
             device: str = "auto", progress: bool = True) -> pd.DataFrame:
-    """One row per run of ``artifact`` (config at paper settings, accuracies, provenance).
+    """One row per run of ``artifact`` (cell number, config at paper settings, accuracies, profile,
+    provenance).
 
-    ``profile="auto"``: the best cached profile, else ``smoke`` (see module docstring).
+    ``profile="auto"``: per cell, its most faithful finished runs, else ``smoke`` (see
+    :func:`cell_plan`); ``force`` then retrains only the smoke runs of cells without better ones.
     Runs missing from the cache are trained if ``train_missing``, else raise ``LookupError``.
     """
-    name = resolve_profile(artifact, profile)
+    plan = _plan(artifact, profile)
     if train_missing or force:
-        run_artifact(artifact, name, device=device, force=force, progress=progress)
+        if profile == "auto":
+            smoke = {i for i, (name, _, _) in enumerate(plan) if name == "smoke"}
+            if smoke:
+                run_artifact(artifact, "smoke", device=device, force=force, progress=progress, cells=smoke)
+        else:
+            run_artifact(artifact, profile, device=device, force=force, progress=progress)
     rows = []
-    for paper, run in configs(artifact, name):
-        result = load(run)
-        if result is None:
-            raise LookupError(f"{artifact}: run {run.run_id()} ({name} profile) is not in the result cache")
-        rows.append(_row(artifact, name, paper, result))
+    for cell, (name, paper, runs) in enumerate(plan):
+        for run in runs:
+            result = load(run)
+            if result is None:
+                raise LookupError(f"{artifact}: run {run.run_id()} ({name} profile) is not in the result cache")
+            rows.append(_row(artifact, name, paper, result, cell))
     return pd.DataFrame(rows)
 
 
+def cells_under(artifact: str, profile: str, cells=None) -> pd.DataFrame | None:
+    """Rows of the finished runs of ``artifact``'s cells (all, or those numbered in ``cells``) under
+    one ``profile``, trained or not; None if a cell has no finished run there. Nothing is trained."""
+    rows = []
+    for cell, (paper, runs) in enumerate(_cells(artifact, profile)):
+        if cells is not None and cell not in cells:
+            continue
+        done = [r for r in (_finished(artifact, run) for run in runs) if r is not None]
+        if not done:
+            return None
+        rows += [_row(artifact, profile, paper, result, cell) for result in done]
+    return pd.DataFrame(rows)
+
+
+def one_profile(artifact: str, df: pd.DataFrame, cells=None) -> pd.DataFrame | None:
+    """Runs of ``artifact``'s cells (all of ``df``'s, or those numbered in ``cells``) under a single
+    profile, for comparisons between cells: ``df``'s rows if they share one profile, else the most
+    faithful profile (:data:`FIDELITY`) with a finished run of every cell, loaded from the cache;
+    None if there is none."""
+    if cells is not None and "cell" in df:
+        df = df[df["cell"].isin(cells)]
+    if df["profile"].nunique() <= 1:
+        return df
+    if "cell" not in df:
+        return None
+    wanted = set(df["cell"])
+    for name in FIDELITY:
+        same = cells_under(artifact, name, wanted)
+        if same is not None:
+            return same
+    return None
+
+
 def load_result(artifact: str, profile: str = "auto", index: int = 0):
-    """The stored :class:`~ffcnn_lib.experiments.Result` of one run of ``artifact`` (first by default)."""
-    name = resolve_profile(artifact, profile)
-    result = load(configs(artifact, name)[index][1])
+    """The stored :class:`~ffcnn_lib.experiments.Result` of one run of ``artifact``: the run of row
+    ``index`` of :func:`collect` (with ``auto``, from its cell's most faithful profile)."""
+    runs = [run for _, _, cell_runs in _plan(artifact, profile) for run in cell_runs]
+    result = load(runs[index])
     if result is None:
-        collect(artifact, name)
-        result = load(configs(artifact, name)[index][1])
+        collect(artifact, profile)
+        result = load(runs[index])
     return result
 
 
@@ -258,13 +362,43 @@ def mean_std(df: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFram
     return out.reset_index()
 
 
+def by_fidelity(profiles) -> list[str]:
+    """``profiles`` without repeats, most faithful first (:data:`FIDELITY`; unknown names last)."""
+    return sorted(set(profiles), key=lambda p: (FIDELITY.index(p) if p in FIDELITY else len(FIDELITY), p))
+
+
+def profile_mix(df: pd.DataFrame) -> str:
+    """Which profiles the runs in ``df`` come from, most faithful first: "paper 3 runs, smoke 9 runs"."""
+    counts = df["profile"].value_counts()
+    return ", ".join(f"{p} {counts[p]} run{'s' if counts[p] > 1 else ''}" for p in by_fidelity(df["profile"]))
+
+
+def base_profile(df: pd.DataFrame) -> str:
+    """The least faithful profile among ``df``'s rows (a figure's unmarked points)."""
+    return by_fidelity(df["profile"])[-1]
+
+
+def profile_note(df: pd.DataFrame) -> str:
+    """For a figure's title: "smoke profile", or "smoke profile unless marked" when its rows mix
+    profiles (see :func:`ffcnn_lib.plotting.mark_profiles`)."""
+    return f"{base_profile(df)} profile" + (" unless marked" if df["profile"].nunique() > 1 else "")
+
+
 def describe(df: pd.DataFrame) -> str:
-    """One line of provenance for a figure: profile, epochs, seeds, devices, compute used."""
-    seeds = sorted(df["seed"].unique())
+    """One line of provenance for a figure: per profile its runs, epochs, seeds and training images;
+    devices; compute used."""
+    parts = []
+    for name in by_fidelity(df["profile"]):
+        d = df[df["profile"] == name]
+        seeds = sorted(d["seed"].unique())
+        epochs = "/".join(str(e) for e in sorted(d["epochs"].unique()))
+        n = d["cell"].nunique() if "cell" in d else 0
+        cells = f"{n} cell{'s' if n > 1 else ''}, " if n else ""
+        parts.append(f"{name} ({cells}{len(d)} run{'s' if len(d) > 1 else ''}, {epochs} epochs, "
+                     f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, "
+                     f"{math.ceil(d['n_train'].max())} training images)")
     devices = ", ".join(sorted(df["device"].unique()))
     total = df["train_seconds"].sum()
     minutes = f"{total / 60:.1f} min" if total >= 60 else f"{total:.0f} s"
-    epochs = "/".join(str(e) for e in sorted(df["epochs"].unique()))
-    return (f"profile {df['profile'].iloc[0]}: {len(df)} runs, {epochs} epochs, "
-            f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}), "
-            f"{math.ceil(df['n_train'].max())} training images; device {devices}; training time {minutes} in total")
+    label = "profiles" if len(parts) > 1 else "profile"
+    return f"{label}: {', '.join(parts)}; device {devices}; training time {minutes} in total"

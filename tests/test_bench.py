@@ -74,13 +74,30 @@ def test_records_recompute_flop_columns_and_tables(results_root):
 
 def test_bench_runs_on_cpu_and_writes_a_record(tmp_path, capsys):
     assert bench.main(["--filters", "4", "--kernel", "3", "--steps", "1", "--runs", "2", "--device", "cpu",
-                       "--memory-of", "bench", "--depths", "2", "--out", str(tmp_path)]) == 0
+                       "--memory-of", "bench", "--depths", "2", "--compile-modes", "", "--precision-epochs", "0",
+                       "--out", str(tmp_path)]) == 0
     record = json.loads((tmp_path / "bench-cpu-4x4x4-k3.json").read_text())
     assert record["rows"][0]["ms_per_step"] > 0 and record["multirun"][0]["runs"] == 2
+    # eager fp32 against bf16 (emulated where the CPU lacks it), with the step's profile saying why
+    assert record["rows"][1]["variant"].startswith("bf16") and record["rows"][1]["speedup"] > 0
+    assert 0 < record["profile"]["conv_share"] <= 1 and record["cpu_bf16_native"] in (True, False)
     assert set(record["memories"][0]["result"]) == set(bench.MEMORY_VARIANTS)
     assert record["inference"]["goodness_vs_linear"] > 1 and record["git_commit"]
     assert record["memory_by_depth"][0]["layers"] == 2
     assert "GFLOP per step" in capsys.readouterr().out
+
+
+def test_cpu_targets_give_the_speedup_and_say_why_it_falls_short():
+    rows = [{"variant": "eager fp32", "ms_per_step": 56.0}, {"variant": "fp32 + compile default", "ms_per_step": 46.0}]
+    cpu = {"device": "cpu (x86_64, 2 threads)", "config": Config(filters=16, kernel=5).to_dict(), "rows": rows,
+           "time": "2026-11-25T00:00:00Z", "cpu_bf16_native": False,
+           "profile": {"conv_share": 0.77, "max_fp32_speedup": 1.3},
+           "precision_check": {"diff_pp_linear": 0.1, "diff_pp_goodness": -0.15}}
+    t = bench.cpu_targets([cpu])
+    assert t.loc[0, "measured"] == pytest.approx(56 / 46) and t.loc[0, "verdict"].startswith("not met")
+    assert "77 %" in t.loc[0, "verdict"] and "no native bf16" in t.loc[0, "verdict"]
+    assert t.loc[1, "verdict"] == "met"
+    assert set(bench.cpu_targets([])["verdict"]) == {"not measured (run make bench)"}
 
 
 def test_targets_say_met_not_met_or_not_measured():

@@ -36,6 +36,17 @@ def test_compare_and_verdicts():
     assert report.compare(df.assign(profile="cpu"), "bp").iloc[0]["verdict"] == "not tested (cpu profile)"
 
 
+def test_paper_cells_give_accuracy_wall_time_and_device_of_paper_runs_only():
+    df = pd.DataFrame([dict(model="bp", filters="16-16-16", kernel=5, batch_size=50, val_acc_bp=v, train_seconds=t,
+                            device="cpu (x86_64, 2 threads)", **KEYS) for v, t in ((0.9910, 7200), (0.9920, 3600))])
+    cells = report.paper_cells(df.assign(artifact="bp", profile="paper"))
+    row = cells.iloc[0]
+    assert len(cells) == 1 and row["seeds"] == 2 and row["val_acc_bp [%]"] == pytest.approx(99.15)
+    assert row["train_h"] == pytest.approx(1.5) and row["device"] == "cpu (x86_64, 2 threads)"
+    assert report.compare(df.assign(artifact="bp", profile="paper"), "bp").iloc[0]["train_h"] == pytest.approx(1.5)
+    assert report.paper_cells(df.assign(artifact="bp", profile="smoke")).empty
+
+
 def test_cpu_profile_scales_the_paper_config():
     from ffcnn_lib import Config
     from ffcnn_lib.sweeps import PROFILE

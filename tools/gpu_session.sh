@@ -1,29 +1,45 @@
 #!/usr/bin/env bash
-# One stage of a GPU session, for the device machine (see README, "GPU sessions"). From the repo root:
+# GPU work for the device machine (see README, "GPU sessions"). From the repo root:
 #
+#   bash tools/gpu_session.sh next [OPTIONS]      # the next unfinished stages of the plan, within 9.5 minutes
+#   bash tools/gpu_session.sh --plan [OPTIONS]    # what is left, with estimated GPU minutes (no $OUT needed)
+#
+# The plan and its options (--only, --skip, --profile, --seconds): python -m ffcnn_lib.gpu_plan --help.
+# Single stages by hand:
 #   bash tools/gpu_session.sh bench               # make bench at full size + a matched 5-epoch fp32/fast run
 #   bash tools/gpu_session.sh headline [BUDGET_S] # the best network at the paper's settings, 5 seeds in turn
 #   bash tools/gpu_session.sh sweep PROFILE ARTIFACT... [-- BUDGET_S]   # e.g. sweep paper bp cam
 #
-# (DEVICE=cpu runs the training stages on a CPU, to try the script out.)
-# A stage trains within BUDGET_S seconds (default 540, under the device's 10-minute limit) and
-# stops at an epoch boundary with a checkpoint; run it again, carrying results/checkpoints, to go on.
-# What it made lands in $OUT as at most 8 files of at most 15 MB each (the device's limits):
+# (DEVICE=cpu runs the training stages on a CPU, FFCNN_RESULTS another result root: to try it out.)
+# Training stops at an epoch boundary with a checkpoint; run again, carrying the checkpoints, to go on:
+# `next` keeps them in results/checkpoints/gpu (carry that), the single stages in results/checkpoints.
+# What it made lands in $OUT as at most 8 files (the device's limits: 16 MiB each, 64 MiB together):
 #   results.tgz        new or changed files under results/runs, results/partial, results/benchmarks
-#   ckpt.tgz.part-*    results/checkpoints (resume points), split
+#   ckpt.tgz.part-*    the checkpoints (resume points) this call wrote, split
+#   ckpt-gone.txt      checkpoints that came with the call and are gone (their runs finished), one a line
 # At home, `bash tools/import_gpu_results.sh FILES_AT` unpacks them into results/.
 set -euo pipefail
-: "${OUT:?set OUT to the folder whose files come back (the device tool sets it)}"
-export PYTHONPATH=.
-PY=${PYTHON:-$(command -v python || command -v python3)}
-stage=${1:?stage: bench, headline or sweep}
+export GPU_SESSION_T0=${GPU_SESSION_T0:-$(date +%s.%N)}
+export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
+# the checkout's .venv where there is one (here), else the machine's python (the device)
+PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || command -v python || command -v python3)}
+stage=${1:?stage: next, --plan, bench, headline or sweep}
 shift
-marker=$(mktemp)
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 case $stage in
+  --plan|plan) exec "$PY" -m ffcnn_lib.gpu_plan plan "$@" ;;
+esac
+: "${OUT:?set OUT to the folder whose files come back (the device tool sets it)}"
+results=${FFCNN_RESULTS:-results}
+marker=$(mktemp)
+carried=$(cd "$results" 2>/dev/null && find checkpoints -name '*.pt' 2>/dev/null || true)
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || true
+case $stage in
+  next)
+    # gpu_plan ends well before this; the timeout only guards the packing below
+    timeout -k 10 "${GPU_SESSION_KILL_S:-585}" "$PY" -m ffcnn_lib.gpu_plan next --device "${DEVICE:-cuda}" "$@" || true ;;
   bench)
     # the record is rewritten after every section: if time runs out, what was measured comes back
-    timeout 560 "$PY" -m ffcnn_lib.bench --out results/benchmarks --precision-epochs "${1:-5}" --memory-of bench || true ;;
+    timeout 560 "$PY" -m ffcnn_lib.bench --precision-epochs "${1:-5}" --memory-of bench || true ;;
   headline)
     "$PY" -m ffcnn_lib sweep headline --profile paper --device "${DEVICE:-cuda}" --time-budget "${1:-540}" || true ;;
   sweep)
@@ -36,13 +52,22 @@ case $stage in
     done
     "$PY" -m ffcnn_lib sweep "${artifacts[@]}" --profile "$profile" --device "${DEVICE:-cuda}" --time-budget "$budget" || true ;;
   *)
-    echo "unknown stage '$stage'; allowed: bench, headline, sweep" >&2; exit 2 ;;
+    echo "unknown stage '$stage'; allowed: next, --plan, bench, headline, sweep" >&2; exit 2 ;;
 esac
-# exit status 3 above means "budget spent, rerun to resume": pack what there is either way
-find results/runs results/partial results/benchmarks -type f -newer "$marker" -print0 2>/dev/null \
-  | tar czf "$OUT/results.tgz" --null -T -
-if compgen -G "results/checkpoints/*.pt" >/dev/null; then
-  tar czf - results/checkpoints/*.pt | split -b 15M - "$OUT/ckpt.tgz.part-"
+# exit status 3 above means "budget spent, rerun to resume": pack what there is either way.
+# Names in the archives start with results/, whatever the result root.
+mkdir -p "$results" && cd "$results"
+mkdir -p runs partial benchmarks checkpoints
+find runs partial benchmarks -type f -newer "$marker" -print0 \
+  | tar czf "$OUT/results.tgz" --null -T - --transform 's,^,results/,'
+rm -f "$OUT"/ckpt.tgz.part-* "$OUT/ckpt-gone.txt"
+# only checkpoints written in this call: one carried unchanged is still at home (and may be newer there)
+find checkpoints -name '*.pt' -newer "$marker" -print0 >"$marker.ckpt"
+if [ -s "$marker.ckpt" ]; then
+  tar czf - --null -T "$marker.ckpt" --transform 's,^,results/,' | split -b 15M - "$OUT/ckpt.tgz.part-"
 fi
+for f in $carried; do
+  [ -e "$f" ] || echo "$f" >>"$OUT/ckpt-gone.txt"
+done
 ls -l "$OUT"
-tar tzf "$OUT/results.tgz" | sed 's|/[^/]*$||' | sort -u
+tar tzf "$OUT/results.tgz" | sed 's|/[^/]*$||' | sort | uniq -c

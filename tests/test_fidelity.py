@@ -1,0 +1,154 @@
+"""Per-cell fidelity: with profile="auto" each cell of a figure or table takes its most faithful
+finished runs, and every table, verdict, claim and caption says which profile each number comes from.
+
+The result cache here is a temporary folder of fake results (files in the format experiments.load
+reads); nothing is trained.
+"""
+import json
+
+import numpy as np
+import pytest
+
+from ffcnn_lib import report, sweeps
+from ffcnn_lib.experiments import load
+
+CONFUSION = (np.eye(10, dtype=int) * 90 + 1).tolist()
+
+
+def _fake(root, run, acc, seconds=1.0):
+    """Store a finished result of ``run`` whose accuracies are all ``acc``."""
+    path = root / "runs" / run.run_id()
+    path.mkdir(parents=True)
+    methods = ("bp",) if run.model == "bp" else ("linear", "goodness")
+    final = {f"{split}_acc_{m}": acc for split in ("val", "test") for m in methods}
+    final.update({f"{split}_confusion_{m}": CONFUSION for split in ("val", "test") for m in methods})
+    final.update({f"val_inference_s_{m}": 0.1 for m in methods})
+    prov = {"git_commit": "test", "device": "cpu (test)", "precision": "fp32", "train_seconds": seconds,
+            "seed": run.seed}
+    (path / "summary.json").write_text(json.dumps({"run_id": run.run_id(), "config": run.to_dict(), "final": final,
+                                                   "epochs_run": run.epochs, "provenance": prov}))
+    (path / "config.json").write_text(json.dumps(run.to_dict()))
+    (path / "metrics.csv").write_text(f"epoch,val_acc\n1,{acc}\n")
+    (path / "weights.safetensors").write_bytes(b"")  # the artifacts that need weights only test that they exist
+
+
+@pytest.fixture
+def cache(results_root):  # about 130 fake runs, each test its own copy
+    """Smoke results of every cell of every artifact, and three of the five paper seeds of the first
+    cell of Table 1 (128 filters 7x7, batch 50) at the paper's numbers (99.14 % linear, 99.20 % goodness)."""
+    for artifact in sweeps.ARTIFACTS:
+        for _, run in sweeps.configs(artifact, "smoke"):
+            if load(run, results_root) is None:
+                _fake(results_root, run, 0.5)
+    paper_cell = sweeps.configs("table1", "paper")[:5]
+    for _, run in paper_cell[:3]:
+        _fake(results_root, run, 0.9917, seconds=3600)  # within 0.2 pp of both reported numbers
+    return results_root
+
+
+def _remove(root, run):
+    for f in (root / "runs" / run.run_id()).iterdir():
+        f.unlink()
+    (root / "runs" / run.run_id()).rmdir()
+
+
+def test_auto_takes_each_cell_from_its_most_faithful_profile(cache):
+    assert sweeps.cell_profiles("table1") == ["paper", "smoke", "smoke"]
+    df = sweeps.collect("table1", "auto", train_missing=False)
+    assert list(df["profile"]) == ["paper"] * 3 + ["smoke"] * 2  # the paper cell's three finished seeds
+    assert list(df["cell"]) == [0, 0, 0, 1, 2] and sorted(df[df.cell == 0]["seed"]) == [0, 1, 2]
+    assert set(df[df.profile == "paper"]["epochs"]) == {200}
+    # an explicit profile is all of that profile, as before
+    assert set(sweeps.collect("table1", "smoke", train_missing=False)["profile"]) == {"smoke"}
+    with pytest.raises(LookupError):
+        sweeps.collect("table1", "paper", train_missing=False)
+    # load_result: row `index` of collect, from the cell's best profile
+    assert sweeps.load_result("table1", "auto", 0).config.epochs == 200
+    assert sweeps.load_result("table1", "auto", 3).config.epochs == 2
+
+
+def test_compare_gives_each_number_the_verdict_of_its_cells_profile(cache):
+    cmp = report.compare(sweeps.collect("table1", "auto", train_missing=False), "table1").set_index(["quantity", "method"])
+    best = cmp.loc["128 filters 7x7 batch 50"]
+    assert set(best["profile"]) == {"paper"} and set(best["verdict"]) == {"reproduced"}
+    assert set(best["n_seeds"]) == {3}
+    assert best.loc["goodness", "ours_pct"] == pytest.approx(99.17)
+    rest = cmp.drop(index="128 filters 7x7 batch 50", level=0)
+    assert set(rest["profile"]) == {"smoke"} and set(rest["verdict"]) == {"not tested (smoke profile)"}
+
+
+def test_describe_and_caption_of_a_mixed_table(cache):
+    df = sweeps.collect("table1", "auto", train_missing=False)
+    line = sweeps.describe(df)
+    assert line.startswith("profiles: paper (1 cell, 3 runs, 200 epochs, seeds 0, 1, 2, 50000 training images), "
+                           "smoke (2 cells, 2 runs, 2 epochs, seed 0, 1000 training images); device cpu (test);")
+    assert sweeps.profile_mix(df) == "paper 3 runs, smoke 2 runs"
+    assert sweeps.profile_note(df) == "smoke profile unless marked"
+    smoke = sweeps.collect("table1", "smoke", train_missing=False)
+    assert sweeps.describe(smoke).startswith("profile: smoke (3 cells, 3 runs,")
+    assert sweeps.profile_note(smoke) == "smoke profile"
+
+
+def test_claims_compare_cells_of_one_profile_only(cache):
+    df = sweeps.collect("table1", "auto", train_missing=False)
+    claim = report.claims_for("table1", df).iloc[0]
+    assert claim["profile"] == "smoke"  # the one profile with a run of every cell
+    assert claim["verdict"].startswith("not tested (smoke profile")
+    assert "on the smoke runs of all 3 cells" in claim["evidence"]
+    # without a smoke run of the paper cell no single profile covers all three cells
+    for _, run in sweeps.configs("table1", "smoke")[:1]:
+        _remove(cache, run)
+    claim = report.claims_for("table1", df).iloc[0]
+    assert claim["verdict"] == "not tested (mixed profiles)" and claim["profile"] == "mixed"
+    # a synthetic mixed table without cell numbers cannot be checked either
+    mixed = df.drop(columns="cell")
+    assert report.check_claims({"table1": mixed}, None).set_index("claim").loc[
+        "Goodness inference beats the linear classifier (Table 1)", "verdict"] == "not tested (mixed profiles)"
+
+
+def test_a_claim_reads_only_the_cells_it_needs(cache):
+    # Table 1's paper cell is also Fig. 3A's FF cell with 128 filters (one run serves both); the BP
+    # claim reads only the BP cells, all smoke, so it is checked on them without a detour.
+    assert sweeps.cell_profiles("fig3a") == ["smoke"] * 3 + ["paper"] + ["smoke"] * 4
+    df = sweeps.collect("fig3a", "auto", train_missing=False)
+    claims = report.claims_for("fig3a", df)
+    ff = claims.loc["FF accuracy rises monotonically with the filters per layer (Fig. 3A)"]
+    bp = claims.loc["BP accuracy falls slightly with the filters per layer (Fig. 3A)"]
+    assert ff["profile"] == "smoke" and "on the smoke runs of all 4 cells" in ff["evidence"]
+    assert bp["profile"] == "smoke" and "mix profiles" not in bp["evidence"]
+
+
+def test_summary_counts_numbers_per_profile(cache):
+    s = report.summary("auto", train_missing=False)
+    # the paper cell of Table 1 is also Table 3's first (no pooling): 2 + 1 numbers
+    assert s.text.startswith("Of the 29 numbers the paper reports, 3 come from paper-profile runs (3 reproduced "
+                             "within 0.2 pp), 0 from short-profile runs")
+    assert s.text.endswith("and 26 from smoke-profile runs (narrow networks: not tested).")
+    cov = report.coverage(s.numbers).set_index("profile")
+    assert cov.loc["paper", "reproduced"] == 3 and cov.loc["smoke", "numbers"] == 26
+    src = s.sources.set_index("artifact")
+    assert src.loc["table1", ["cells", "paper", "smoke", "runs"]].tolist() == [3, 1, 2, 5]
+    assert src.loc["table1", "from"] == "paper 1, smoke 2"
+    assert src.loc["fig5", "from"] == "paper 1, smoke 35"  # the same network at K = 0.35
+    assert src.loc["fig4a", "from"] == "smoke 12"
+
+
+def test_auto_trains_only_smoke_runs_of_cells_without_a_better_run(cache, monkeypatch):
+    trained = []
+
+    def fake_training(configs, **kw):
+        trained.extend(configs)
+        for c in configs:
+            _fake(cache, c, 0.5)
+        return [load(c, cache) for c in configs]
+
+    monkeypatch.setattr(sweeps, "run_or_load_many", fake_training)
+    smoke = [run for _, run in sweeps.configs("table1", "smoke")]
+    _remove(cache, smoke[0])  # the paper cell's smoke run: not needed under auto
+    _remove(cache, smoke[1])  # a smoke-only cell: trained
+    df = sweeps.collect("table1", "auto", device="cpu", progress=False)
+    assert trained == [smoke[1]]
+    assert list(df["profile"]) == ["paper"] * 3 + ["smoke"] * 2
+    trained.clear()
+    sweeps.collect("table1", "auto", device="cpu", progress=False)
+    assert trained == []  # nothing new: every cell has its runs
