@@ -172,7 +172,10 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
+        """The config stored as ``d``. A field added after it was stored takes the value every run
+        had before the field existed (:data:`ADDED_FIELDS`), not today's default, which may differ."""
         names = {f.name for f in dataclasses.fields(cls)}
+        d = {**ADDED_FIELDS, **d}
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
 
     def run_id(self) -> str:

@@ -62,3 +62,14 @@ def test_round_trip_through_dict():
 def test_ids_of_stored_results_stay_valid():
     # The headline run recorded in results/partial was stored under this id; new fields must not move it.
     assert Config(report_test=True).run_id() == "ff-128-128-128-k7-set1-K0.35-b50-e200-s0-78a555cd7b"
+
+
+def test_a_stored_config_without_a_later_field_takes_the_value_runs_had_before_it():
+    from ffcnn_lib.config import ADDED_FIELDS
+
+    old = {k: v for k, v in Config(filters=16, kernel=5).to_dict().items() if k not in ADDED_FIELDS}
+    restored = Config.from_dict(old)
+    for name, value in ADDED_FIELDS.items():
+        assert getattr(restored, name) == (tuple(value) if isinstance(value, list) else value)
+    assert restored.run_id() == Config(filters=16, kernel=5, **{
+        k: tuple(v) if isinstance(v, list) else v for k, v in ADDED_FIELDS.items()}).run_id()
