@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="label wave frequencies in cycles per image, e.g. 2,4,6")
     t.add_argument("--padding", choices=["same", "valid"], default=d.padding)
     t.add_argument("--input-norm", action="store_true", help="FF: divide each input by its RMS first (Loewe's code)")
-    t.add_argument("--init", choices=["torch", "loewe"], default=d.init, help="FF conv initialization")
+    t.add_argument("--init", choices=["torch", "loewe"], default=None,
+                   help=f"FF conv initialization (default {d.init}; BP always uses PyTorch's)")
     t.add_argument("--batch-size", type=int, default=d.batch_size)
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--classifier-lr", type=float, default=d.classifier_lr)
@@ -84,13 +85,14 @@ def _train(args: argparse.Namespace) -> int:
     every = {} if args.checkpoint_every is None else {"checkpoint_every_s": args.checkpoint_every}
     base = Config.bp() if args.model == "bp" else Config()
     overrides = {k: v for k, v in dict(filters=args.filters, kernel=args.kernel, lr=args.lr).items() if v is not None}
-    config = base.replace(max_pool=args.max_pool, padding=args.padding, input_norm=args.input_norm, init=args.init,
+    config = base.replace(max_pool=args.max_pool, padding=args.padding, input_norm=args.input_norm,
                           label_set=args.label_set, K=args.K,
                           label_cycles=args.label_cycles,
                           batch_size=args.batch_size,
                           classifier_lr=args.classifier_lr, epochs=args.epochs,
                           include_first_layer=args.include_first_layer, seed=args.seed, n_train=args.n_train,
-                          n_val=args.n_val, report_test=args.test, **overrides)
+                          n_val=args.n_val, report_test=args.test, **overrides,
+                          **({"init": args.init} if args.init else {}))
     result = run_or_load(config, device=args.device, force=args.force, save_weights=args.save_weights,
                          time_budget_s=args.time_budget, fast=False if args.no_fast else None,
                          compile=args.compile_mode, layerwise=args.layerwise_backward, **every)

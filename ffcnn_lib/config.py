@@ -58,7 +58,7 @@ class Config:
     padding: str = "same"               # "same" (28x28 in every layer) or "valid" (paper: not given)
     max_pool: bool = False              # 2x2 max pooling between conv layers (App. C)
     input_norm: bool = False            # FF: divide each input by its RMS first, as Loewe's code (paper: not given)
-    init: str = "torch"                 # FF conv init: "torch" default or "loewe" (N(0, 1/C_out), zero bias)
+    init: str = "loewe"                 # FF conv init: N(0, 1/C_out), zero bias (Loewe) or "torch" (chapter 14)
     label_set: str = "set1"             # "set1", "set2" (App. A) or "onehot" (Hinton)
     K: float = 0.35                     # relative label intensity (Sec. 3.2.3)
     label_cycles: tuple[int, ...] = DEFAULT_CYCLES  # label wave frequencies, cycles/image (paper: not given)
@@ -148,7 +148,7 @@ class Config:
     @classmethod
     def bp(cls, **overrides) -> "Config":
         """The backprop baseline at the paper's best settings (Sec. 3.1: 16 filters 5x5, Adam 1e-3)."""
-        return cls(**{"model": "bp", "filters": (16, 16, 16), "kernel": 5, "lr": 1e-3, **overrides})
+        return cls(**{"model": "bp", "filters": (16, 16, 16), "kernel": 5, "lr": 1e-3, "init": "torch", **overrides})
 
     def network(self) -> FFCNN | BPCNN:
         """A new network of this config, initialized from the global RNG (seed it first)."""

@@ -50,8 +50,7 @@ def test_first_layer_keeps_its_initial_weights(tiny_result):
     _, result, _ = tiny_result
     trained = result.load_model()
     torch.manual_seed(TINY.seed)
-    from ffcnn_lib.model import FFCNN
-    fresh = FFCNN(TINY.filters, TINY.kernel)
+    fresh = TINY.network()
     torch.testing.assert_close(trained.convs[0].weight, fresh.convs[0].weight, atol=1e-3, rtol=1e-3)  # fp16 storage
     assert not torch.allclose(trained.convs[1].weight, fresh.convs[1].weight, atol=1e-3)
 
