@@ -122,7 +122,8 @@ def _progress(config: Config, root: Path | None) -> tuple[pd.DataFrame, dict] | 
 
 def status(root: Path | None = None, cells: list[Cell] | None = None, profile: str = "paper") -> pd.DataFrame:
     """One row per cell: finished, partial (epochs done) or not started, with accuracies so far,
-    training time, device and the estimated time left (from the cell's own measured epochs)."""
+    training time, device and the estimated time left (at the cell's fastest measured epoch, i.e.
+    on a machine left to the campaign)."""
     rows = []
     for cell in CELLS if cells is None else cells:
         c = cell.config(profile)
@@ -136,7 +137,9 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
                        val_acc_goodness=final.get("val_acc_goodness", math.nan))
         elif (progress := _progress(c, root)) is not None:
             metrics, info = progress
-            epoch_s = metrics["epoch_s"].tail(10).median()
+            # The fastest epoch measured: a session's other work slows a niced run down, so the
+            # typical epoch says more about that session than about the next one.
+            epoch_s = metrics["epoch_s"].min()
             val = metrics["val_acc"] if "val_acc" in metrics else metrics["val_acc_linear"]
             good = metrics["val_acc_goodness"].dropna() if "val_acc_goodness" in metrics else pd.Series(dtype=float)
             row.update(status="partial", epochs_done=len(metrics), device=info["provenance"]["device"],
