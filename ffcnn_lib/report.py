@@ -330,13 +330,16 @@ def summary(profile: str = "auto", train_missing: bool = True) -> Summary:
 
 def vs_defaults(df: pd.DataFrame) -> pd.DataFrame:
     """Validation accuracy of each variant of a choices artifact (mean over seeds, in percent), its
-    difference from the first variant (our defaults) and the standard deviation over seeds."""
+    difference from the first variant (the defaults it was run against), the standard deviation
+    over seeds, and how well each FF layer told positive from negative data in the last epoch."""
     by = df.groupby("variant", sort=False)
     table = by[["val_acc_linear", "val_acc_goodness"]].mean() * 100
     table.columns = ["val linear [%]", "val goodness [%]"]
     for m in ("linear", "goodness"):
         table[f"{m} vs defaults [pp]"] = table[f"val {m} [%]"] - table[f"val {m} [%]"].iloc[0]
         table[f"{m} std over seeds [pp]"] = by[f"val_acc_{m}"].std() * 100
+    for col in sorted(c for c in df if c.startswith("disc_acc_layer")):  # the FF layers' own discrimination
+        table[f"layer {col[-1]} discrimination [%]"] = by[col].mean() * 100
     table["seeds"] = by.size()
     return table
 
