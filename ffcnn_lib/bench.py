@@ -389,12 +389,11 @@ def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
                           "ms/step stacked": m["ms_per_step_stacked"], "throughput ratio": m["throughput_ratio"]})
         if r.get("precision_check"):
             c = r["precision_check"]
-            for path in [k for k in ("fp32", "fast", "fp32_native_conv", "fp32_1thread") if k in c]:
+            for path in [k for k in ("fp32", "fast", "fp32_native_conv") if k in c]:
                 prec.append({**where, "network": net(c["config"]), "epochs": c["config"]["epochs"],
                              "path": f"{c[path]['precision']}" + (f", compiled ({c[path]['compiled']})"
                                                                  if c[path]["compiled"] else "")
-                             + {"fp32_native_conv": ", PyTorch's convolutions (rounding control)",
-                                "fp32_1thread": ", 1 thread"}.get(path, ""),
+                             + (", PyTorch's convolutions (rounding control)" if path == "fp32_native_conv" else ""),
                              "val linear by epoch [%]": " / ".join(f"{100 * a:.2f}" for a in c[path].get("curve", [])),
                              "val linear [%]": 100 * c[path]["val_acc_linear"],
                              "val goodness [%]": 100 * c[path]["val_acc_goodness"],

@@ -365,8 +365,9 @@ def run_or_load_many(configs: list[Config], *, device: str | None = "auto", forc
     for c in configs:  # configs differing only in fields a run does not read are one run
         unique.setdefault(c.run_id(), c)
     todo = [c for c in unique.values() if force or load(c, root) is None]
+    checkpoint_dir = checkpoint_dir or root / "checkpoints"
     if todo:
-        for folder in {root / "runs", root / "checkpoints", checkpoint_dir or root / "checkpoints"}:
+        for folder in {root / "runs", root / "checkpoints", checkpoint_dir}:
             _check_writable(folder)  # before the first epoch, not after the last
         with contextlib.ExitStack() as locks:
             for run_id in sorted(c.run_id() for c in todo):  # one order: no deadlock between two callers
@@ -376,7 +377,7 @@ def run_or_load_many(configs: list[Config], *, device: str | None = "auto", forc
             if todo:
                 ids = sorted(c.run_id() for c in todo)
                 name = ids[0] if len(ids) == 1 else f"stack-{hashlib.sha256(' '.join(ids).encode()).hexdigest()[:12]}"
-                ckpt = (checkpoint_dir or root / "checkpoints") / f"{name}.pt"
+                ckpt = checkpoint_dir / f"{name}.pt"
                 for leftover in ckpt.parent.glob(f"{ckpt.stem}.tmp*"):  # of a checkpoint write that was killed
                     leftover.unlink(missing_ok=True)
                 outcomes = train_many(todo, device, checkpoint=ckpt, time_budget_s=time_budget_s,
