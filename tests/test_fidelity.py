@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from ffcnn_lib import report, sweeps
+from ffcnn_lib import campaign, report, sweeps
 from ffcnn_lib.experiments import load
 
 CONFUSION = (np.eye(10, dtype=int) * 90 + 1).tolist()
@@ -152,3 +152,40 @@ def test_auto_trains_only_smoke_runs_of_cells_without_a_better_run(cache, monkey
     trained.clear()
     sweeps.collect("table1", "auto", device="cpu", progress=False)
     assert trained == []  # nothing new: every cell has its runs
+
+
+def test_paper_settings_paragraph_gives_each_finished_cell_its_verdict_and_noise(cache):
+    text = report.paper_settings("table1", sweeps.collect("table1", "auto", train_missing=False))
+    assert "FF 128-128-128 7x7: finished" in text and "3 seeds; 1.0 h each" in text
+    assert "reported 99.20 % (-0.03 pp): **reproduced** (tolerance 0.2 pp, std over 3 seeds 0.00 pp)" in text
+    # one seed, below the paper by more than the tolerance: said plainly, with the missing noise estimate
+    _fake(cache, campaign.CELLS[0].config(), 0.9880, seconds=7200)
+    text = report.paper_settings("bp", sweeps.collect("bp", "auto", train_missing=False))
+    assert ("ours 98.80 %, reported 99.13 % (-0.33 pp): **below reported** (tolerance 0.2 pp; one seed so far, "
+            "so the seed-to-seed spread is not known yet)") in text
+    # an artifact without reported numbers (the CAMs) lists its cells only
+    assert "against the paper" not in report.paper_settings("cam", sweeps.collect("cam", "auto", train_missing=False))
+
+
+def test_run_artifact_forces_only_runs_it_must_retrain(cache, monkeypatch):
+    """A run another process stores while this one waits for its lock is loaded, not trained again:
+    only a stored run lacking the weights its artifact needs (or an explicit force) is forced."""
+    forced = []
+
+    def fake_training(configs, force=False, **kw):
+        forced.append(force)
+        return [load(c, cache) for c in configs]
+
+    monkeypatch.setattr(sweeps, "run_or_load_many", fake_training)
+    smoke = [run for _, run in sweeps.configs("table1", "smoke")]
+    _remove(cache, smoke[1])
+    sweeps.run_artifact("table1", "smoke", device="cpu", progress=False)
+    assert forced == [False]
+    cam = [run for _, run in sweeps.configs("cam", "smoke")]
+    (cache / "runs" / cam[0].run_id() / "weights.safetensors").unlink()  # stored without the CAM's weights
+    forced.clear()
+    sweeps.run_artifact("cam", "smoke", device="cpu", progress=False)
+    assert forced == [True]
+    forced.clear()
+    sweeps.run_artifact("table1", "smoke", device="cpu", progress=False, force=True)
+    assert forced and set(forced) == {True}
