@@ -44,5 +44,6 @@ clean:  ## remove the venv, caches and unfinished checkpoints (committed results
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 BUDGET  ?= 150
-campaign: $(STAMP)  ## CPU campaign: the paper's small networks at its settings, BUDGET minutes, resumable (see README)
-	nice -n 19 $(PY) -m ffcnn_lib campaign --budget-minutes $(BUDGET)
+WORKERS ?= 2
+campaign: $(STAMP)  ## CPU campaign: the paper's small networks at its settings, BUDGET minutes, WORKERS cells side by side, resumable (see README)
+	nice -n 19 $(PY) -m ffcnn_lib campaign --budget-minutes $(BUDGET) --workers $(WORKERS)

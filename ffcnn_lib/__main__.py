@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default="cpu")
     c.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     c.add_argument("--cells", default=None, help="only these cells, by their number in --list (e.g. 0,1)")
+    c.add_argument("--workers", type=int, default=1,
+                   help="processes training different cells side by side, each with cores/workers threads; "
+                        "their progress goes to results/checkpoints/campaign-worker-<i>.log (default 1)")
     e = sub.add_parser("evaluate", help="re-evaluate a stored run's weights on the test set")
     e.add_argument("run", help="a run folder under results/runs (or its id)")
     e.add_argument("--device", default="auto")
@@ -175,7 +178,13 @@ def _campaign(args: argparse.Namespace) -> int:
         if bad:
             raise ValueError(f"--cells {bad}: no such cell; allowed 0..{len(cells) - 1} (see --list)")
         cells = [cells[i] for i in picked]
-    if not args.list:
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1; got {args.workers}")
+    if not args.list and args.workers > 1:
+        failed = _campaign_workers(args)
+        if failed:
+            return failed
+    elif not args.list:
         if args.threads:
             torch.set_num_threads(args.threads)
         campaign.run(args.budget_minutes * 60, device=args.device, cells=cells)
@@ -186,6 +195,30 @@ def _campaign(args: argparse.Namespace) -> int:
     print(f"{(table['status'] == 'finished').sum()} of {len(table)} cells finished; "
           f"about {left:.1f} h left for the started ones")
     return 0 if (table["status"] == "finished").all() else 3
+
+
+def _campaign_workers(args: argparse.Namespace) -> int:
+    """Run ``args.workers`` campaign processes side by side; each claims the first unfinished cell no
+    other one trains. Returns the first failing worker's exit status (0 if none failed)."""
+    import os
+    import subprocess
+
+    from .experiments import results_dir
+
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    cmd = [sys.executable, "-m", "ffcnn_lib", "campaign", "--budget-minutes", str(args.budget_minutes),
+           "--device", args.device, "--threads", str(threads)] + (["--cells", args.cells] if args.cells else [])
+    logs = results_dir() / "checkpoints"
+    logs.mkdir(parents=True, exist_ok=True)
+    workers = []
+    for i in range(args.workers):
+        log = logs / f"campaign-worker-{i}.log"
+        print(f"campaign worker {i}: {threads} thread(s), progress in {log}", flush=True)
+        with open(log, "w") as fh:
+            workers.append(subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT))
+    codes = [w.wait() for w in workers]
+    # 3 means "ran to its budget with cells left", not a failure
+    return next((c for c in codes if c not in (0, 3)), 0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,10 @@ A 16-filter run takes hours on two cores, longer than a work session may train. 
 ``python -m ffcnn_lib campaign --budget-minutes 150`` (run it under ``nice``) trains the first
 unfinished cells until its budget is spent, stopping at an epoch boundary; the resume point
 (``results/partial/<run id>.pt``, a few MB) sits beside the per-epoch record and both are
-committed, so the next session, on any machine, resumes where this one stopped.
+committed, so the next session, on any machine, resumes where this one stopped. With
+``--workers 2`` two processes of one thread each train the first two unfinished cells side by side
+(each claims its cell, :func:`~ffcnn_lib.experiments.claim`), which gets more out of two cores than
+one process with two threads.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import Config
-from .experiments import load, load_partial, results_dir, run_or_load
+from .experiments import claim, load, load_partial, results_dir, run_or_load
 from .sweeps import ARTIFACTS, PROFILE
 
 
@@ -92,10 +95,14 @@ def run(budget_s: float, device: str = "cpu", progress: bool = True, root: Path 
         left = budget_s - (time.perf_counter() - t0)
         if left < min_left_s:  # not even one epoch of the smallest cell fits
             break
-        print(f"campaign: {cell.name}: {config.run_id()} ({left / 60:.0f} min left)", flush=True)
-        result = run_or_load(config, device=device, time_budget_s=left, save_weights=True, progress=progress,
-                             goodness_every=PROFILE["paper"].goodness_every, root=root,
-                             checkpoint_dir=checkpoint_dir(root))
+        with claim(f"campaign-{config.run_id()}", root) as mine:
+            if not mine:  # another worker (``--workers``) trains this cell: take the next one
+                print(f"campaign: {cell.name}: another campaign process trains it; next cell", flush=True)
+                continue
+            print(f"campaign: {cell.name}: {config.run_id()} ({left / 60:.0f} min left)", flush=True)
+            result = run_or_load(config, device=device, time_budget_s=left, save_weights=True, progress=progress,
+                                 goodness_every=PROFILE["paper"].goodness_every, root=root,
+                                 checkpoint_dir=checkpoint_dir(root))
         if result is None:
             break  # out of budget: the resume point and the per-epoch record are in results/partial
     return sum(load(c.config(profile), root) is not None for c in cells)

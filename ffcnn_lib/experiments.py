@@ -432,6 +432,15 @@ def _run_lock(path: Path, wait: bool = True):
         fh.close()  # releases the lock
 
 
+def claim(name: str, root: Path | None = None):
+    """An exclusive claim on ``name`` among the processes sharing a result cache, without waiting:
+    ``with claim(...) as mine:`` gives False while another process holds it (e.g. a campaign worker
+    training a cell), True otherwise. Released at the end of the block, or when its holder dies."""
+    folder = (root or results_dir()) / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    return _run_lock(folder / f"{name}.claim", wait=False)
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

@@ -1,10 +1,14 @@
 """The CPU campaign (ffcnn_lib.campaign) and the CPU fast path (train.default_fast)."""
+import os
+import subprocess
+
 import pytest
 import torch
 
 from ffcnn_lib import campaign
+from ffcnn_lib.__main__ import main
 from ffcnn_lib.config import Config
-from ffcnn_lib.experiments import load, load_partial
+from ffcnn_lib.experiments import claim, load, load_partial
 from ffcnn_lib.train import _Run, cpu_bf16_native, default_fast
 
 
@@ -47,8 +51,6 @@ def test_campaign_stops_with_a_committed_resume_point_and_the_next_call_finishes
 
 
 def test_cli_campaign_lists_the_cells(results_root, capsys):
-    from ffcnn_lib.__main__ import main
-
     assert main(["campaign", "--list"]) == 3  # nothing finished in an empty cache
     out = capsys.readouterr().out
     assert "BP 16x5x5 (Sec. 3.1)" in out and f"0 of {len(campaign.CELLS)} cells finished" in out
@@ -74,3 +76,32 @@ def test_cpu_fast_path_uses_bf16_only_where_the_cpu_has_it():
         assert torch.is_autocast_enabled("cpu")
     eager = _Run([tiny], torch.device("cpu"), False, None)
     assert not eager.bf16 and eager.precision_name == "fp32"
+
+
+def test_a_cell_another_worker_claimed_is_skipped(results_root):
+    cells = [campaign.Cell("tiny", "cam"), campaign.Cell("tiny bp", "bp")]
+    kw = dict(cells=cells, profile="smoke", progress=False, min_left_s=0)
+    with claim(f"campaign-{cells[0].config('smoke').run_id()}") as mine:  # as a second worker would
+        assert mine
+        assert campaign.run(1e6, **kw) == 1
+        assert load(cells[0].config("smoke")) is None and load(cells[1].config("smoke")) is not None
+    assert campaign.run(1e6, **kw) == 2  # released: the next call trains it
+
+
+def test_cli_campaign_workers_train_different_cells_side_by_side(results_root, monkeypatch, capsys):
+    started = []
+
+    class FakeWorker:
+        def __init__(self, cmd, stdout, stderr):
+            started.append(cmd)
+
+        def wait(self):
+            return 3  # ran to its budget with cells left: not a failure
+
+    monkeypatch.setattr(subprocess, "Popen", FakeWorker)
+    assert main(["campaign", "--workers", "2", "--budget-minutes", "5", "--cells", "0,1"]) == 3
+    assert len(started) == 2 and all(cmd[cmd.index("--threads") + 1] == str(max(1, os.cpu_count() // 2))
+                                     for cmd in started)
+    assert all(cmd[-2:] == ["--cells", "0,1"] and "5.0" in cmd for cmd in started)
+    assert "campaign-worker-1.log" in capsys.readouterr().out
+    assert main(["campaign", "--workers", "0"]) == 2
