@@ -288,7 +288,7 @@ def coverage_text(numbers: pd.DataFrame) -> str:
     def part(name: str) -> str:
         n = int(cov.loc[name, "numbers"])
         if name == "paper":
-            return f"{n} come from paper-profile runs ({cov.loc[name, 'reproduced']} reproduced within {TOLERANCE_PP:g} pp)"
+            return f"{n} {'comes' if n == 1 else 'come'} from paper-profile runs ({cov.loc[name, 'reproduced']} reproduced within {TOLERANCE_PP:g} pp)"
         if name == "short":
             return f"{n} from short-profile runs ({cov.loc[name, within]} within {TOLERANCE_PP:g} pp, indicative only)"
         if name in NARROW:
