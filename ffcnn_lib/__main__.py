@@ -180,14 +180,15 @@ def _campaign(args: argparse.Namespace) -> int:
         cells = [cells[i] for i in picked]
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1; got {args.workers}")
-    if not args.list and args.workers > 1:
-        failed = _campaign_workers(args)
-        if failed:
-            return failed
-    elif not args.list:
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        campaign.run(args.budget_minutes * 60, device=args.device, cells=cells)
+    if not args.list:
+        if args.workers > 1:
+            failed = _campaign_workers(args)
+            if failed:
+                return failed
+        else:
+            if args.threads:
+                torch.set_num_threads(args.threads)
+            campaign.run(args.budget_minutes * 60, device=args.device, cells=cells)
     table = campaign.status()
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.drop(columns="run_id").round(4).to_string())

@@ -357,14 +357,15 @@ def paper_settings(artifact: str, results: pd.DataFrame) -> str:
                      f"{' max pooling' if c['max_pool'] else ''}: finished, {accs} "
                      f"({c['seeds']} seed{'s' if c['seeds'] > 1 else ''}; {c['train_h']:.1f} h each on {c['device']})")
     paper = results[results["profile"] == "paper"]
-    numbers = compare(paper, artifact) if not paper.empty and not reported(artifact).empty else pd.DataFrame()
-    for _, n in numbers[numbers["n_seeds"] > 0].iterrows() if len(numbers) else ():
-        # Said plainly on the chapter, not only in the summary; one seed says nothing of the noise.
-        noise = (f", std over {n['n_seeds']} seeds {n['ours_std_pct']:.2f} pp" if n["n_seeds"] > 1
-                 else "; one seed so far, so the seed-to-seed spread is not known yet")
-        lines.append(f"against the paper, {n['quantity']} ({n['split']}, {n['method']}): ours {n['ours_pct']:.2f} %, "
-                     f"reported {n['reported_pct']:.2f} % ({n['diff_pp']:+.2f} pp): **{n['verdict']}** "
-                     f"(tolerance {TOLERANCE_PP} pp{noise})")
+    if not paper.empty and not reported(artifact).empty:
+        numbers = compare(paper, artifact)
+        for _, n in numbers[numbers["n_seeds"] > 0].iterrows():
+            # Said plainly on the chapter, not only in the summary; one seed says nothing of the noise.
+            noise = (f", std over {n['n_seeds']} seeds {n['ours_std_pct']:.2f} pp" if n["n_seeds"] > 1
+                     else "; one seed so far, so the seed-to-seed spread is not known yet")
+            lines.append(f"against the paper, {n['quantity']} ({n['split']}, {n['method']}): ours {n['ours_pct']:.2f} %, "
+                         f"reported {n['reported_pct']:.2f} % ({n['diff_pp']:+.2f} pp): **{n['verdict']}** "
+                         f"(tolerance {TOLERANCE_PP} pp{noise})")
     cells = [cell for cell in campaign.CELLS if cell.artifact == artifact or artifact in cell.also]
     for _, row in campaign.status(cells=cells).iterrows():
         if row["status"] == "partial":

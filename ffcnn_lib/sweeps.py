@@ -278,8 +278,8 @@ def run_artifact(artifact: str, profile: str, *, device: str = "auto", force: bo
             break
         # Force only what must be retrained although stored (asked to, or stored without the weights
         # this artifact needs): a run another process finished meanwhile is then loaded, not retrained.
-        stored = force or any(load(r) is not None for r in batch)
-        results = run_or_load_many(batch, device=device, force=stored, progress=progress, time_budget_s=left,
+        retrain = force or any(load(r) is not None for r in batch)
+        results = run_or_load_many(batch, device=device, force=retrain, progress=progress, time_budget_s=left,
                                    save_weights=artifact in KEEP_WEIGHTS, goodness_every=PROFILE[profile].goodness_every)
         if any(r is None for r in results):
             break
