@@ -113,16 +113,60 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def provenance(outcome) -> dict:
-    """Who made this number, where and how: commit, versions, device, precision, wall time."""
+def segments(outcome, before: list[dict]) -> list[dict]:
+    """Which device trained which epochs: ``before`` (the segments recorded at the run's earlier
+    stops, see :func:`_earlier_segments`) plus this process's, merged where the device is the same.
+
+    A run resumed across sessions or GPU calls may have changed machine or thread count, so one
+    device name would misstate where its wall time was spent. Epochs trained by a process killed
+    between two stops are counted in the next process's segment (its checkpoint carried them)."""
+    if outcome.train_seconds < sum(s["seconds"] for s in before) - 1:
+        before = []  # the resume point was lost and the run restarted: the earlier segments are void
+    start = before[-1]["epochs"][1] + 1 if before else 1
+    end = len(outcome.history)
+    if end < start:
+        return list(before)
+    seconds = round(outcome.train_seconds - sum(s["seconds"] for s in before), 2)
+    if before and before[-1]["device"] == outcome.device:
+        last = before[-1]
+        return before[:-1] + [{**last, "epochs": [last["epochs"][0], end], "seconds": last["seconds"] + seconds}]
+    return before + [{"epochs": [start, end], "device": outcome.device, "seconds": seconds}]
+
+
+def _earlier_segments(config: Config, root: Path) -> list[dict]:
+    """The segments recorded by the run's last stop (its partial record). A record written before
+    segments were kept names one device for all its epochs: the last stop's."""
+    partial = load_partial(config, root)
+    if partial is None:
+        return []
+    metrics, info = partial
+    prov = info.get("provenance", {})
+    if "segments" in prov:
+        return prov["segments"]
+    return [{"epochs": [1, len(metrics)], "device": prov.get("device", "not recorded"),
+             "seconds": prov.get("train_seconds", 0.0), "note": "device of the last stop; earlier ones not recorded"}]
+
+
+def device_summary(segs: list[dict]) -> str:
+    """One device name, or which device trained which epochs."""
+    if len({s["device"] for s in segs}) <= 1:
+        return segs[0]["device"] if segs else ""
+    return "; ".join(f"{s['device']} for epochs {s['epochs'][0]}-{s['epochs'][1]}" for s in segs)
+
+
+def provenance(outcome, before: list[dict] | None = None) -> dict:
+    """Who made this number, where and how: commit, versions, device(s), precision, wall time.
+    ``before``: the device segments of the run's earlier stops (see :func:`segments`)."""
     import numpy
+    segs = segments(outcome, before or [])
     return {
         "git_commit": _git_commit(),
         "algorithm_version": ALGORITHM_VERSION,
         "code_hash": CODE_HASH,
         "versions": {"ffcnn_lib": __version__, "python": platform.python_version(), "torch": torch.__version__,
                      "numpy": numpy.__version__, "pandas": pd.__version__},
-        "device": outcome.device,
+        "device": device_summary(segs) or outcome.device,
+        "segments": segs,
         "precision": outcome.precision,
         "evaluation_precision": "fp32",  # reported accuracies; after bf16 training also *_bf16 in "final"
         "compiled": outcome.compiled,
@@ -262,7 +306,7 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def _store(outcome, root: Path, save_weights: bool) -> Result:
+def _store(outcome, root: Path, save_weights: bool, before: list[dict] | None = None) -> Result:
     """Write the run's folder under a hidden name, then swap it in; the caller holds the run's lock.
 
     The swap never leaves the run without a whole result: where the system can, the new and the old
@@ -276,7 +320,7 @@ def _store(outcome, root: Path, save_weights: bool) -> Result:
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.new-", dir=final_dir.parent))
     tmp.chmod(0o755)  # mkdtemp's 0700 would hide the run from other users of a shared cache
     summary = {"run_id": run_id, "config": outcome.config.to_dict(), "final": outcome.final,
-               "epochs_run": len(outcome.history), "provenance": provenance(outcome)}
+               "epochs_run": len(outcome.history), "provenance": provenance(outcome, before)}
     (tmp / "config.json").write_text(json.dumps(outcome.config.to_dict(), indent=1))
     pd.DataFrame(outcome.history).to_csv(tmp / "metrics.csv", index=False)
     if save_weights:
@@ -380,12 +424,14 @@ def run_or_load_many(configs: list[Config], *, device: str | None = "auto", forc
                 ckpt = checkpoint_dir / f"{name}.pt"
                 for leftover in ckpt.parent.glob(f"{ckpt.stem}.tmp*"):  # of a checkpoint write that was killed
                     leftover.unlink(missing_ok=True)
+                before = {c.run_id(): _earlier_segments(c, root) for c in todo}
                 outcomes = train_many(todo, device, checkpoint=ckpt, time_budget_s=time_budget_s,
                                       progress=progress, **train_kwargs)
                 for outcome in outcomes:
+                    earlier = before[outcome.config.run_id()]
                     if outcome.complete:
-                        _store(outcome, root, save_weights)
-                    _record_partial(outcome, root)
+                        _store(outcome, root, save_weights, earlier)
+                    _record_partial(outcome, root, earlier)
                 if outcomes[0].complete:
                     ckpt.unlink(missing_ok=True)
     return [load(c, root) for c in configs]
@@ -448,7 +494,7 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _record_partial(outcome, root: Path) -> None:
+def _record_partial(outcome, root: Path, before: list[dict] | None = None) -> None:
     """Keep the per-epoch record of an unfinished run in ``results/partial/`` (small, committable:
     the progress of a long GPU run survives the loss of its checkpoint); a finished run removes it."""
     base = root / "partial"
@@ -464,7 +510,7 @@ def _record_partial(outcome, root: Path) -> None:
         "run_id": run_id,
         "status": f"incomplete: stopped at its time budget after epoch {len(outcome.history)} of "
                   f"{outcome.config.epochs}; resumes from results/checkpoints/ where that survives",
-        "config": outcome.config.to_dict(), "provenance": provenance(outcome)}, indent=1))
+        "config": outcome.config.to_dict(), "provenance": provenance(outcome, before)}, indent=1))
 
 
 def load_partial(config: Config, root: Path | None = None) -> tuple[pd.DataFrame, dict] | None:

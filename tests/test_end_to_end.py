@@ -88,6 +88,31 @@ def test_interrupted_run_or_load_leaves_no_result_and_resumes(results_root):
     assert not [p for p in (results_root / "runs").iterdir() if p.name.startswith(".")]
 
 
+def test_a_run_resumed_on_another_device_names_which_device_trained_which_epochs(results_root, monkeypatch):
+    import ffcnn_lib.train as train_mod
+    cfg = SMALL.replace(epochs=3)
+    monkeypatch.setattr(train_mod, "device_name", lambda dev: "machine A")
+    assert run_or_load(cfg, device="cpu", progress=False, time_budget_s=1e-3) is None  # epoch 1 on A
+    assert load_partial(cfg)[1]["provenance"]["segments"][0]["epochs"] == [1, 1]
+    monkeypatch.setattr(train_mod, "device_name", lambda dev: "machine B")
+    done = run_or_load(cfg, device="cpu", progress=False)  # epochs 2-3 on B
+    prov = done.summary["provenance"]
+    assert [(s["device"], s["epochs"]) for s in prov["segments"]] == [("machine A", [1, 1]), ("machine B", [2, 3])]
+    assert prov["device"] == "machine A for epochs 1-1; machine B for epochs 2-3"
+    assert abs(sum(s["seconds"] for s in prov["segments"]) - prov["train_seconds"]) < 0.05
+
+
+def test_device_segments_merge_on_the_same_device_and_void_after_a_restart():
+    from types import SimpleNamespace
+    from ffcnn_lib.experiments import device_summary, segments
+    a = [{"epochs": [1, 4], "device": "A", "seconds": 40.0}]
+    same = segments(SimpleNamespace(history=[{}] * 6, train_seconds=60.0, device="A"), a)
+    assert same == [{"epochs": [1, 6], "device": "A", "seconds": 60.0}] and device_summary(same) == "A"
+    # the resume point was lost: the run restarted from epoch 1, so the earlier segment is void
+    restarted = segments(SimpleNamespace(history=[{}] * 2, train_seconds=20.0, device="B"), a)
+    assert restarted == [{"epochs": [1, 2], "device": "B", "seconds": 20.0}]
+
+
 def test_bp_baseline_trains(results_root):
     cfg = Config.bp(filters=4, kernel=3, n_train=1000, n_val=300, epochs=2)
     r = run_or_load(cfg, device="cpu", progress=False)
