@@ -158,3 +158,43 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
                        val_acc=math.nan, val_acc_goodness=math.nan)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def reported_val(cell: Cell) -> float:
+    """The validation accuracy (percent) the paper reports for the cell's configuration (linear
+    classifier for FF, the network's output for BP), or NaN where it shows the cell only in a plot."""
+    from .report import KEY, reported
+
+    c = cell.paper()
+    ours = {"model": c.model, "filters": "-".join(map(str, c.filters)), "kernel": c.kernel,
+            "batch_size": c.batch_size, "K": c.K, "label_set": c.label_set, "max_pool": c.max_pool,
+            "include_first_layer": c.include_first_layer}
+    for artifact in (cell.artifact, *cell.also):
+        rep = reported(artifact)
+        rep = rep[(rep["split"] == "val") & rep["method"].isin(["linear", "bp"])]
+        for _, r in rep.iterrows():
+            if all(str(r[k]) == str(ours[k]) for k in KEY):
+                return float(r["value"])
+    return math.nan
+
+
+def curves(root: Path | None = None, cells: list[Cell] | None = None, profile: str = "paper") -> pd.DataFrame:
+    """Per-epoch validation accuracy of every started cell, finished or not, in long form: cell,
+    epoch, val_acc (linear classifier for FF, the network's output for BP), val_acc_goodness (every
+    10 epochs), status, and the paper's reported value where it gives one (``reported_pct``)."""
+    frames = []
+    for cell in CELLS if cells is None else cells:
+        c = cell.config(profile)
+        result = load(c, root)
+        progress = None if result is not None else _progress(c, root)
+        metrics = result.metrics if result is not None else progress[0] if progress else None
+        if metrics is None or metrics.empty:
+            continue
+        val = metrics["val_acc"] if "val_acc" in metrics else metrics["val_acc_linear"]
+        good = metrics["val_acc_goodness"] if "val_acc_goodness" in metrics else math.nan
+        frames.append(pd.DataFrame({"cell": cell.name, "epoch": metrics["epoch"], "val_acc": val,
+                                    "val_acc_goodness": good, "epochs": c.epochs,
+                                    "status": "finished" if result is not None else "partial",
+                                    "reported_pct": reported_val(cell)}))
+    columns = ["cell", "epoch", "val_acc", "val_acc_goodness", "epochs", "status", "reported_pct"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)

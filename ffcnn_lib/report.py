@@ -376,3 +376,26 @@ def paper_settings(artifact: str, results: pd.DataFrame) -> str:
         return ("**At the paper's settings** (200 epochs, full data): no run yet; the CPU campaign "
                 "(`make campaign`) or a GPU session trains them.")
     return "**At the paper's settings** (200 epochs, full data):\n\n" + "\n".join(f"* {line}" for line in lines)
+
+
+def saturation(metrics: pd.DataFrame) -> str:
+    """How a BP run ends (chapter 11): from which epoch it classifies every training image, in how
+    many epochs its loss rounds to exactly zero in fp32, and its validation accuracy's peak against
+    its last epoch (the one we report).
+
+    Without regularization the cross-entropy saturates once every training image is classified
+    with full confidence; the gradient is then zero for most batches, and Adam, which divides by a
+    running gradient scale, turns the rare tiny gradient into a full-size step."""
+    perfect = metrics[metrics["train_acc"] == 1]
+    best, last = metrics.loc[metrics["val_acc"].idxmax()], metrics.iloc[-1]
+    text = []
+    if len(perfect):
+        text.append(f"Training accuracy first reaches 100 % at epoch {int(perfect['epoch'].iloc[0])} ({len(perfect)} of "
+                    f"{len(metrics)} epochs at 100 %; in {int((metrics['train_loss'] == 0).sum())} the mean loss rounds "
+                    "to exactly zero in fp32): the cross-entropy saturates, most batches give no gradient, and the "
+                    "weights change little except where Adam, which divides by a running gradient scale, turns a "
+                    "rare tiny gradient into a full-size step.")
+    text.append(f"Validation accuracy peaks at {100 * best['val_acc']:.2f} % (epoch {int(best['epoch'])}) and ends at "
+                f"{100 * last['val_acc']:.2f} % (epoch {int(last['epoch'])}); we report the last epoch's, since a "
+                "peak picked on the validation set would flatter it.")
+    return " ".join(text)

@@ -1,4 +1,5 @@
 """The CPU campaign (ffcnn_lib.campaign) and the CPU fast path (train.default_fast)."""
+import math
 import os
 import subprocess
 
@@ -48,6 +49,19 @@ def test_campaign_stops_with_a_committed_resume_point_and_the_next_call_finishes
     assert not resume.exists() and load_partial(config) is None
     row = campaign.status(cells=cells, profile="smoke").iloc[0]
     assert (row["status"], row["epochs_done"]) == ("finished", 2)
+
+
+def test_curves_follow_each_started_cell_with_the_paper_value_where_it_reports_one(results_root):
+    assert campaign.reported_val(campaign.CELLS[0]) == 99.13  # Sec. 3.1, BP
+    assert campaign.reported_val(campaign.CELLS[2]) == 97.57  # Table 3, 16x5x5 + max pooling
+    # the paper shows the Fig. 3A / 4B cells only as plot points: no number to draw
+    assert {c.artifact for c in campaign.CELLS if math.isnan(campaign.reported_val(c))} == {"fig3a", "fig4b"}
+    cells = [campaign.Cell("tiny", "cam")]
+    assert campaign.curves(cells=cells, profile="smoke").empty  # nothing started
+    assert campaign.run(1e-3, cells=cells, profile="smoke", progress=False, min_left_s=0) == 0
+    curve = campaign.curves(cells=cells, profile="smoke")
+    assert curve["epoch"].tolist() == [1] and curve["status"].iloc[0] == "partial"
+    assert 0 < curve["val_acc"].iloc[0] <= 1
 
 
 def test_cli_campaign_lists_the_cells(results_root, capsys):

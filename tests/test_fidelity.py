@@ -189,3 +189,13 @@ def test_run_artifact_forces_only_runs_it_must_retrain(cache, monkeypatch):
     forced.clear()
     sweeps.run_artifact("table1", "smoke", device="cpu", progress=False, force=True)
     assert forced and set(forced) == {True}
+
+
+def test_bp_saturation_names_the_first_perfect_epoch_and_the_peak_against_the_last():
+    import pandas as pd
+    m = pd.DataFrame({"epoch": [1, 2, 3, 4], "train_acc": [0.98, 1.0, 1.0, 0.999],
+                      "train_loss": [0.05, 0.0, 1e-9, 1e-3], "val_acc": [0.98, 0.991, 0.99, 0.989]})
+    text = report.saturation(m)
+    assert "first reaches 100 % at epoch 2 (2 of 4 epochs at 100 %; in 1 the mean loss rounds to exactly zero" in text
+    assert "peaks at 99.10 % (epoch 2) and ends at 98.90 % (epoch 4)" in text
+    assert "100 %" not in report.saturation(m.assign(train_acc=0.99))  # never saturated: the peak only
