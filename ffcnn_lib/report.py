@@ -344,6 +344,14 @@ def vs_defaults(df: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+# What a miss at the paper's settings has been checked against (FF, BP), said beside the miss.
+TRIED = ("Tried before the long runs, on validation only: the choices the paper leaves open (chapter "
+         "*Choices the paper leaves open*; Loewe's initialization became our default there); nothing was "
+         "tuned on this cell",
+         "What the paper leaves unstated for the BP baseline is listed in chapter *The backprop baseline*; "
+         "none of it was tuned")
+
+
 def paper_settings(artifact: str, results: pd.DataFrame) -> str:
     """A paragraph for a chapter: which of ``artifact``'s cells have runs at the paper's settings,
     finished (accuracy, wall time, device) or under way in the CPU campaign (epochs done so far)."""
@@ -363,9 +371,10 @@ def paper_settings(artifact: str, results: pd.DataFrame) -> str:
             # Said plainly on the chapter, not only in the summary; one seed says nothing of the noise.
             noise = (f", std over {n['n_seeds']} seeds {n['ours_std_pct']:.2f} pp" if n["n_seeds"] > 1
                      else "; one seed so far, so the seed-to-seed spread is not known yet")
+            tried = "" if n["verdict"] == "reproduced" else f". {TRIED[n['method'] == 'bp']}"
             lines.append(f"against the paper, {n['quantity']} ({n['split']}, {n['method']}): ours {n['ours_pct']:.2f} %, "
                          f"reported {n['reported_pct']:.2f} % ({n['diff_pp']:+.2f} pp): **{n['verdict']}** "
-                         f"(tolerance {TOLERANCE_PP} pp{noise})")
+                         f"(tolerance {TOLERANCE_PP} pp{noise}){tried}")
     cells = [cell for cell in campaign.CELLS if cell.artifact == artifact or artifact in cell.also]
     for _, row in campaign.status(cells=cells).iterrows():
         if row["status"] == "partial":

@@ -162,7 +162,9 @@ def test_paper_settings_paragraph_gives_each_finished_cell_its_verdict_and_noise
     _fake(cache, campaign.CELLS[0].config(), 0.9880, seconds=7200)
     text = report.paper_settings("bp", sweeps.collect("bp", "auto", train_missing=False))
     assert ("ours 98.80 %, reported 99.13 % (-0.33 pp): **below reported** (tolerance 0.2 pp; one seed so far, "
-            "so the seed-to-seed spread is not known yet)") in text
+            "so the seed-to-seed spread is not known yet). What the paper leaves unstated for the BP baseline") in text
+    assert "Tried before the long runs" not in report.paper_settings(
+        "table1", sweeps.collect("table1", "auto", train_missing=False))  # reproduced: nothing to explain
     # an artifact without reported numbers (the CAMs) lists its cells only
     assert "against the paper" not in report.paper_settings("cam", sweeps.collect("cam", "auto", train_missing=False))
 
