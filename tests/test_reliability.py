@@ -434,3 +434,21 @@ def test_provenance_records_the_code_hash_and_the_book_warns_about_other_code(re
     book.train_all("auto", force=False)
     out = capsys.readouterr().out
     assert "warning" in out and TINY.run_id() in out
+
+
+def test_a_run_commit_is_dirty_only_when_code_differs_from_it(tmp_path, monkeypatch):
+    import subprocess
+    from ffcnn_lib import experiments
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    (tmp_path / "ffcnn_lib").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "ffcnn_lib" / "train.py").write_text("a = 1\n")
+    (tmp_path / "results" / "resume.pt").write_text("epoch 1\n")
+    subprocess.run(git[:3] + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "x"], check=True)
+    monkeypatch.setattr(experiments, "REPO", tmp_path)
+    (tmp_path / "results" / "resume.pt").write_text("epoch 2\n")  # a campaign's resume point moves on
+    assert not experiments._git_commit().endswith("-dirty")
+    (tmp_path / "ffcnn_lib" / "train.py").write_text("a = 2\n")
+    assert experiments._git_commit().endswith("-dirty")
