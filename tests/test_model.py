@@ -254,3 +254,20 @@ def test_loewe_init_and_input_norm():
         torch.testing.assert_close(z1, z2, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="unknown init 'xavier'"):
         FFCNN((4, 4), kernel=3, init="xavier")
+
+
+def test_ink_share_measures_how_much_cam_mass_lies_on_the_digit():
+    from ffcnn_lib.cam import ink_share
+    m = FFCNN((4, 5, 6), kernel=3)
+    enc = LabelEncoder("set1", 0.35)
+    x = torch.zeros(4, 1, 28, 28)
+    x[:, :, 10:18, 12:16] = 1.0  # a stroke on 32 of 784 pixels
+    # a classifier that votes for label 0 with every pixel of layer 2 under the stroke, nowhere else
+    w = torch.zeros(10, 5, 28, 28)
+    w[0, :, 10:18, 12:16] = 1.0
+    m.classifier.weight.data.zero_()
+    m.classifier.weight.data[:, :5 * 784] = w.flatten(1)
+    rows = {r["map"]: r for r in ink_share(m, enc, x, torch.zeros(4, dtype=torch.long))}
+    assert rows["combined"]["images"] == 4 and rows["combined"]["ink_area"] == pytest.approx(32 / 784)
+    assert rows["layer2"]["beneficial_on_ink"] == pytest.approx(1.0)  # all the vote sits on the ink
+    assert rows["layer3"]["beneficial_on_ink"] == 0.0  # no weights, no mass
