@@ -201,3 +201,16 @@ def test_bp_saturation_names_the_first_perfect_epoch_and_the_peak_against_the_la
     assert "first reaches 100 % at epoch 2 (2 of 4 epochs at 100 %; in 1 the mean loss rounds to exactly zero" in text
     assert "peaks at 99.10 % (epoch 2) and ends at 98.90 % (epoch 4)" in text
     assert "100 %" not in report.saturation(m.assign(train_acc=0.99))  # never saturated: the peak only
+
+
+def test_a_claim_without_paper_runs_of_every_cell_says_what_the_paper_runs_so_far_read(cache):
+    claim = "Max pooling lowers accuracy (Table 3)"
+    assert "so far" not in report.claims_for("table3", sweeps.collect("table3", "auto", train_missing=False)).loc[
+        claim, "evidence"]
+    _fake(cache, campaign.CELLS[1].config(), 0.976)   # 16x5x5
+    _fake(cache, campaign.CELLS[2].config(), 0.973)   # 16x5x5 + max pooling
+    row = report.claims_for("table3", sweeps.collect("table3", "auto", train_missing=False)).loc[claim]
+    assert row["verdict"].startswith("not tested")  # a partial reading is never a verdict
+    # the fixture's 128x7x7 paper runs have no pooled partner yet: only the 16x5x5 pair is compared
+    assert row["evidence"].endswith("at the paper's settings so far (3 of 10 cells): "
+                                    "pooling lowers accuracy in 1 of 1 configurations")
