@@ -25,7 +25,7 @@ import pandas as pd
 
 from .config import Config
 from .experiments import claim, load, load_partial, results_dir, run_or_load
-from .sweeps import ARTIFACTS, PROFILE
+from .sweeps import ARTIFACTS, PROFILE, cell_key
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,11 @@ def _progress(config: Config, root: Path | None) -> tuple[pd.DataFrame, dict] | 
     return partial
 
 
+def _val_acc(metrics: pd.DataFrame) -> pd.Series:
+    """Per-epoch validation accuracy: the network's output for BP, the linear classifier for FF."""
+    return metrics["val_acc"] if "val_acc" in metrics else metrics["val_acc_linear"]
+
+
 def status(root: Path | None = None, cells: list[Cell] | None = None, profile: str = "paper") -> pd.DataFrame:
     """One row per cell: finished, partial (epochs done) or not started, with accuracies so far,
     training time, device and the estimated time left (at the cell's fastest measured epoch, i.e.
@@ -147,7 +152,7 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
             # The fastest epoch measured: a session's other work slows a niced run down, so the
             # typical epoch says more about that session than about the next one.
             epoch_s = metrics["epoch_s"].min()
-            val = metrics["val_acc"] if "val_acc" in metrics else metrics["val_acc_linear"]
+            val = _val_acc(metrics)
             good = metrics["val_acc_goodness"].dropna() if "val_acc_goodness" in metrics else pd.Series(dtype=float)
             row.update(status="partial", epochs_done=len(metrics), device=info["provenance"]["device"],
                        train_hours=metrics["epoch_s"].sum() / 3600,
@@ -165,10 +170,7 @@ def reported_val(cell: Cell) -> float:
     classifier for FF, the network's output for BP), or NaN where it shows the cell only in a plot."""
     from .report import KEY, reported
 
-    c = cell.paper()
-    ours = {"model": c.model, "filters": "-".join(map(str, c.filters)), "kernel": c.kernel,
-            "batch_size": c.batch_size, "K": c.K, "label_set": c.label_set, "max_pool": c.max_pool,
-            "include_first_layer": c.include_first_layer}
+    ours = cell_key(cell.paper())
     for artifact in (cell.artifact, *cell.also):
         rep = reported(artifact)
         rep = rep[(rep["split"] == "val") & rep["method"].isin(["linear", "bp"])]
@@ -186,13 +188,16 @@ def curves(root: Path | None = None, cells: list[Cell] | None = None, profile: s
     for cell in CELLS if cells is None else cells:
         c = cell.config(profile)
         result = load(c, root)
-        progress = None if result is not None else _progress(c, root)
-        metrics = result.metrics if result is not None else progress[0] if progress else None
-        if metrics is None or metrics.empty:
+        if result is not None:
+            metrics = result.metrics
+        elif (progress := _progress(c, root)) is not None:
+            metrics = progress[0]
+        else:
             continue
-        val = metrics["val_acc"] if "val_acc" in metrics else metrics["val_acc_linear"]
+        if metrics.empty:
+            continue
         good = metrics["val_acc_goodness"] if "val_acc_goodness" in metrics else math.nan
-        frames.append(pd.DataFrame({"cell": cell.name, "epoch": metrics["epoch"], "val_acc": val,
+        frames.append(pd.DataFrame({"cell": cell.name, "epoch": metrics["epoch"], "val_acc": _val_acc(metrics),
                                     "val_acc_goodness": good, "epochs": c.epochs,
                                     "status": "finished" if result is not None else "partial",
                                     "reported_pct": reported_val(cell)}))

@@ -124,13 +124,14 @@ def segments(outcome, before: list[dict]) -> list[dict]:
     A run resumed across sessions or GPU calls may have changed machine or thread count, so one
     device name would misstate where its wall time was spent. Epochs trained by a process killed
     between two stops are counted in the next process's segment (its checkpoint carried them)."""
-    if outcome.train_seconds < sum(s["seconds"] for s in before) - 1:
-        before = []  # the resume point was lost and the run restarted: the earlier segments are void
+    earlier_s = sum(s["seconds"] for s in before)
+    if outcome.train_seconds < earlier_s - 1:
+        before, earlier_s = [], 0.0  # the resume point was lost and the run restarted: the earlier segments are void
     start = before[-1]["epochs"][1] + 1 if before else 1
     end = len(outcome.history)
     if end < start:
         return list(before)
-    seconds = round(outcome.train_seconds - sum(s["seconds"] for s in before), 2)
+    seconds = round(outcome.train_seconds - earlier_s, 2)
     if before and before[-1]["device"] == outcome.device:
         last = before[-1]
         return before[:-1] + [{**last, "epochs": [last["epochs"][0], end], "seconds": last["seconds"] + seconds}]

@@ -202,6 +202,11 @@ CLAIMS = [
 ]
 
 
+def _with_width(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``filters_n``, the first layer's filters, which the claims' checks group by."""
+    return df.assign(filters_n=df["filters"].str.split("-").str[0].astype(int))
+
+
 def _so_far(claim: Claim, df: pd.DataFrame) -> str:
     """What a claim's check reads on the cells that already have paper-profile runs, when there are
     at least two of them (a comparison) but not all: a partial reading, said as one, never a verdict."""
@@ -211,7 +216,7 @@ def _so_far(claim: Claim, df: pd.DataFrame) -> str:
     if claim.check is _confusion or paper["cell"].nunique() < 2 or paper["cell"].nunique() == df["cell"].nunique():
         return ""
     try:
-        _, evidence = claim.check(paper.assign(filters_n=paper["filters"].str.split("-").str[0].astype(int)))
+        _, evidence = claim.check(_with_width(paper))
     except (KeyError, IndexError, ValueError):
         return ""
     return f"; at the paper's settings so far ({paper['cell'].nunique()} of {df['cell'].nunique()} cells): {evidence}"
@@ -243,7 +248,7 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable) -> p
                              "evidence": f"the cells' best runs come from {', '.join(found)}; no one profile "
                                          "has a finished run of every cell"})
                 continue
-        df = df.assign(filters_n=df["filters"].str.split("-").str[0].astype(int))
+        df = _with_width(df)
         profile = df["profile"].iloc[0]
         try:
             ok, evidence = claim.check(df, result_loader) if claim.check is _confusion else claim.check(df)

@@ -217,13 +217,19 @@ def resolve_profile(artifact: str, profile: str = "auto") -> str:
     return (available_profile(artifact) or "smoke") if profile == "auto" else profile
 
 
+def cell_key(paper: Config) -> dict:
+    """The columns a cell is known by in the paper's reported numbers (``report.KEY``), from its
+    paper-settings config."""
+    return {"model": paper.model, "filters": "-".join(map(str, paper.filters)), "kernel": paper.kernel,
+            "batch_size": paper.batch_size, "K": paper.K, "label_set": paper.label_set, "max_pool": paper.max_pool,
+            "include_first_layer": paper.include_first_layer}
+
+
 def _row(artifact: str, profile: str, paper: Config, result, cell: int) -> dict:
     c, prov, final = result.config, result.summary["provenance"], result.summary["final"]
-    row = {"artifact": artifact, "cell": cell, "profile": profile, "run_id": result.path.name, "model": paper.model,
-           "filters": "-".join(map(str, paper.filters)), "kernel": paper.kernel, "batch_size": paper.batch_size,
-           "K": paper.K, "label_set": paper.label_set, "max_pool": paper.max_pool, "padding": paper.padding,
-           "label_cycles": "/".join(map(str, paper.label_cycles)), "variant": paper.tags[0] if paper.tags else "",
-           "include_first_layer": paper.include_first_layer, "seed": c.seed,
+    row = {"artifact": artifact, "cell": cell, "profile": profile, "run_id": result.path.name, **cell_key(paper),
+           "padding": paper.padding, "label_cycles": "/".join(map(str, paper.label_cycles)),
+           "variant": paper.tags[0] if paper.tags else "", "seed": c.seed,
            "run_filters": "-".join(map(str, c.filters)), "epochs": c.epochs, "n_train": c.n_train,
            "device": prov["device"], "precision": prov["precision"], "train_seconds": prov["train_seconds"],
            "git_commit": prov["git_commit"]}
