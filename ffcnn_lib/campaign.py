@@ -37,6 +37,7 @@ class Cell:
     match: dict = field(default_factory=dict)
     seed: int = 0
     also: tuple[str, ...] = ()  # other artifacts that hold the same run (the book shows it there too)
+    change: dict = field(default_factory=dict)  # fields changed from the artifact's config (an investigation)
 
     def paper(self) -> Config:
         """The cell's config at the paper's settings, as the artifact defines it (one source of truth)."""
@@ -44,7 +45,7 @@ class Cell:
                  if all(getattr(c, k) == (tuple(v) if isinstance(v, list) else v) for k, v in self.match.items())]
         if len(found) != 1:
             raise LookupError(f"{self.artifact}: {len(found)} configs match {self.match}; expected one")
-        return found[0]
+        return found[0].replace(**self.change) if self.change else found[0]
 
     def config(self, profile: str = "paper") -> Config:
         """The run: the paper profile (200 epochs, full data) for this cell's seed (tests: ``smoke``)."""
@@ -58,6 +59,9 @@ def _w(filters: int) -> tuple[int, int, int]:
 # The order of issue #9: the baselines of Sec. 3.1 and Table 3 first (the 16x5x5 FF network is also
 # the CAM network), then the 16-filter points of Fig. 3A / 4B, Table 2's pair, then second seeds.
 CELLS: list[Cell] = [
+    Cell("FF 16x5x5, bf16 twin (issue 17)", "cam", change={"precision": "bf16"}),
+    Cell("FF 16x5x5, PyTorch init (issue 16)", "cam", change={"init": "torch"}),
+    Cell("FF 16x5x5, fan-in init (issue 16)", "cam", change={"init": "fanin"}),
     Cell("BP 16x5x5 (Sec. 3.1)", "bp"),
     Cell("FF 16x5x5 (Table 3, CAMs)", "cam", also=("table3", "fig4b")),
     Cell("FF 16x5x5, max pooling (Table 3)", "table3", {"filters": _w(16), "kernel": 5, "max_pool": True}),

@@ -19,11 +19,16 @@ from .labels import DEFAULT_CYCLES, LABEL_SETS, LabelEncoder, wave_vectors
 from .model import BPCNN, FFCNN, INITS, PADDINGS, layer_shapes
 
 MODELS = ("ff", "bp")
+# Training precision: "auto" takes the fast path's choice on the machine at hand (bf16 autocast on
+# CUDA and CPUs with native bf16, else fp32; see train.default_fast); "fp32" and "bf16" pin it, so
+# that a precision twin (the same run in another precision) is a run of its own.
+PRECISIONS = ("auto", "fp32", "bf16")
 # Bump when a change to the library alters training results: the result cache is keyed on it.
 ALGORITHM_VERSION = 1
 # Fields added after results were stored: hashed into the run id only when they differ from these
 # values, so existing results keep their ids. (Changing such a default needs an ALGORITHM_VERSION bump.)
-ADDED_FIELDS = {"label_cycles": [2, 4, 6], "padding": "same", "input_norm": False, "init": "torch"}
+ADDED_FIELDS = {"label_cycles": [2, 4, 6], "padding": "same", "input_norm": False, "init": "torch",
+                "precision": "auto"}
 # Fields a run never reads, by what makes them unread: hashed at their defaults, so that they cannot
 # give one run several ids (the stored runs have the defaults there, so their ids stay).
 UNREAD_FIELDS = {"bp": ("label_set", "K", "label_cycles", "classifier_lr", "include_first_layer"),
@@ -58,7 +63,7 @@ class Config:
     padding: str = "same"               # "same" (28x28 in every layer) or "valid" (paper: not given)
     max_pool: bool = False              # 2x2 max pooling between conv layers (App. C)
     input_norm: bool = False            # FF: divide each input by its RMS first, as Loewe's code (paper: not given)
-    init: str = "loewe"                 # FF conv init: N(0, 1/C_out), zero bias (Loewe) or "torch" (chapter 14)
+    init: str = "loewe"                 # FF conv init: N(0, 1/C_out) (Loewe), "fanin" N(0, 1/(C_in k^2)), "torch" (chapter 14)
     label_set: str = "set1"             # "set1", "set2" (App. A) or "onehot" (Hinton)
     K: float = 0.35                     # relative label intensity (Sec. 3.2.3)
     label_cycles: tuple[int, ...] = DEFAULT_CYCLES  # label wave frequencies, cycles/image (paper: not given)
@@ -71,6 +76,7 @@ class Config:
     n_train: int = N_TRAIN              # first n of the 50,000 training images (small profiles)
     n_val: int = 10_000                 # first n of the 10,000 validation images
     report_test: bool = False           # evaluate on the test set: headline runs only
+    precision: str = "auto"             # training precision: auto (the machine's fast path), fp32, bf16
     n_test: int = 10_000                # first n of the 10,000 test images (small profiles)
     tags: tuple[str, ...] = field(default=(), compare=False)  # free-form, not part of the identity
 
@@ -120,6 +126,8 @@ class Config:
             raise ValueError(f"unknown init {self.init!r}; allowed: {', '.join(INITS)}")
         if self.model == "bp" and (self.input_norm or self.init != "torch"):
             raise ValueError("input_norm and init='loewe' are options of the FF network; the BP baseline keeps the defaults")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; allowed: {', '.join(PRECISIONS)}")
         if self.padding not in PADDINGS:
             raise ValueError(f"unknown padding {self.padding!r}; allowed: {', '.join(PADDINGS)}")
         sizes = [h for _, h, _ in layer_shapes(self.filters, self.max_pool, kernel=self.kernel, padding=self.padding)]
@@ -194,5 +202,6 @@ class Config:
         width = "-".join(map(str, self.filters))
         label = f"-{self.label_set}-K{self.K:g}" if self.model == "ff" else ""
         pool = ("-pool" if self.max_pool else "") + ("-valid" if self.padding == "valid" else "") \
-            + ("-inorm" if self.input_norm else "") + ("-loewe" if self.init == "loewe" else "")
+            + ("-inorm" if self.input_norm else "") + (f"-{self.init}" if self.init in ("loewe", "fanin") else "") \
+            + (f"-{self.precision}" if self.precision != "auto" else "")
         return f"{self.model}-{width}-k{self.kernel}{pool}{label}-b{self.batch_size}-e{self.epochs}-s{self.seed}-{digest}"

@@ -120,7 +120,7 @@ def classifier_input(zs: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([layer_norm(z.detach()).flatten(-3) for z in zs[1:]], dim=-1)
 
 
-INITS = ("torch", "loewe")
+INITS = ("torch", "loewe", "fanin")
 
 
 class FFCNN(nn.Module):
@@ -141,9 +141,12 @@ class FFCNN(nn.Module):
         self.filters, self.kernel, self.max_pool, self.padding = tuple(filters), kernel, max_pool, padding
         self.input_norm, self.init = input_norm, init
         self.convs = _conv_stack(self.filters, kernel, padding)
-        if init == "loewe":
+        if init in ("loewe", "fanin"):
             for conv in self.convs:
-                nn.init.normal_(conv.weight, 0.0, 1 / math.sqrt(conv.out_channels))
+                # Loewe's N(0, 1/C_out) comes from fully-connected code and ignores the k^2 taps of a
+                # conv's fan-in; "fanin" scales by the fan-in C_in k^2 (issue #16 tests both).
+                fan = conv.out_channels if init == "loewe" else conv.in_channels * kernel ** 2
+                nn.init.normal_(conv.weight, 0.0, 1 / math.sqrt(fan))
                 nn.init.zeros_(conv.bias)
         self.shapes = layer_shapes(self.filters, max_pool, kernel=kernel, padding=padding)
         self.thresholds = [float(math.prod(s)) for s in self.shapes]  # θ = number of neurons

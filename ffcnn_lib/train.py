@@ -98,7 +98,7 @@ CPU_FAST_MIN_STEPS = 5000
 def default_fast(device: torch.device, config: Config) -> bool:
     """Whether the fast path is on by default: always on CUDA; on a CPU for FF runs long enough to
     amortize compilation (BP's step, measured 30 ms eager, 34 ms compiled on 2 cores, gains nothing)."""
-    if device.type == "cuda":
+    if device.type == "cuda" or config.precision == "bf16":
         return True
     steps = config.epochs * (config.n_train // config.batch_size)
     return device.type == "cpu" and config.model == "ff" and steps >= CPU_FAST_MIN_STEPS
@@ -159,6 +159,13 @@ class _Run:
         self.fast = default_fast(device, config) if fast is None else fast
         if self.fast and device.type not in ("cuda", "cpu"):
             raise ValueError(f"the fast path runs on cuda or cpu, not {device.type!r}; pass fast=False")
+        if bf16 is None and config.precision != "auto":  # a pinned precision (a precision twin)
+            bf16 = config.precision == "bf16"
+            if bf16 and not self.fast:
+                raise ValueError(f"precision='bf16' trains on the fast path; got fast={fast!r}")
+            if bf16 and device.type == "cpu" and not cpu_bf16_native():
+                raise ValueError("precision='bf16' needs native bf16 (CUDA, or a CPU with AVX-512 BF16 or AMX); "
+                                 "this CPU would emulate it about 15x slower: use precision='auto' or 'fp32'")
         # bf16 only where the hardware has it; elsewhere the fast path is torch.compile in fp32.
         self.bf16 = self.fast and (device.type == "cuda" or cpu_bf16_native()) if bf16 is None else bf16
         self.note = "" if self.bf16 or not self.fast else \
