@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from .config import Config
 from .data import DataError
@@ -70,10 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--list", action="store_true", help="print each cell's status and estimated time left, train nothing")
     c.add_argument("--device", default="cpu")
     c.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    c.add_argument("--cells", default=None, help="only these cells, by their number in --list (e.g. 0,1)")
-    c.add_argument("--workers", type=int, default=1,
+    c.add_argument("--cells", default=None, help="only these cells, in this order, by their number in --list "
+                                                 "(e.g. 0,1; default: this machine's plan, see ffcnn_lib.campaign.plan)")
+    c.add_argument("--measure", action="store_true",
+                   help="time a few steps of every cell the plan could take that is not measured on this kind of "
+                        "CPU yet (about 40 s each; run it with the CPU otherwise idle), then list")
+    c.add_argument("--workers", type=int, default=2,
                    help="processes training different cells side by side, each with cores/workers threads; "
-                        "their progress goes to results/checkpoints/campaign-worker-<i>.log (default 1)")
+                        "their progress goes to results/checkpoints/campaign-worker-<i>.log (default 2, as "
+                        "make campaign)")
     e = sub.add_parser("evaluate", help="re-evaluate a stored run's weights on the test set")
     e.add_argument("run", help="a run folder under results/runs (or its id)")
     e.add_argument("--device", default="auto")
@@ -167,20 +173,31 @@ def _campaign(args: argparse.Namespace) -> int:
     import pandas as pd
     import torch
 
-    from . import campaign
+    from . import campaign, machine
 
     if args.budget_minutes <= 0:
         raise ValueError(f"--budget-minutes must be positive; got {args.budget_minutes}")
-    cells = campaign.CELLS
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1; got {args.workers}")
+    cells, budget_s = campaign.CELLS, args.budget_minutes * 60
     if args.cells:
         picked = [int(i) for i in args.cells.split(",")]
         bad = [i for i in picked if not 0 <= i < len(cells)]
         if bad:
             raise ValueError(f"--cells {bad}: no such cell; allowed 0..{len(cells) - 1} (see --list)")
-        cells = [cells[i] for i in picked]
-    if args.workers < 1:
-        raise ValueError(f"--workers must be at least 1; got {args.workers}")
-    if not args.list:
+    elif not args.list or args.measure:
+        # This machine's plan: priority order, among the cells it can finish within a few runs
+        # (measuring the steps of cells not timed on this kind of CPU yet, before any worker starts).
+        t0 = time.perf_counter()
+        picked = campaign.planned(budget_s, args.workers, measure=True)
+        args.budget_minutes -= (time.perf_counter() - t0) / 60  # measuring is part of the budget
+        if args.budget_minutes <= 0:
+            raise ValueError("measuring the plan's cells took the whole budget; rerun with a larger --budget-minutes")
+        print(f"campaign on a {machine.capabilities()['cores']}-core {machine.describe(machine.kind())} CPU "
+              f"({machine.kind()}): cells {', '.join(map(str, picked)) or 'none'}", flush=True)
+        args.cells = ",".join(map(str, picked))
+    if not args.list and args.cells:
+        budget_s = args.budget_minutes * 60
         if args.workers > 1:
             failed = _campaign_workers(args)
             if failed:
@@ -188,13 +205,14 @@ def _campaign(args: argparse.Namespace) -> int:
         else:
             if args.threads:
                 torch.set_num_threads(args.threads)
-            campaign.run(args.budget_minutes * 60, device=args.device, cells=cells)
-    table = campaign.status()
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.drop(columns="run_id").round(4).to_string())
-    left = table["left_hours"].sum()
-    print(f"{(table['status'] == 'finished').sum()} of {len(table)} cells finished; "
-          f"about {left:.1f} h left for the started ones")
+            campaign.run(budget_s, device=args.device, cells=[cells[int(i)] for i in args.cells.split(",")])
+    table = campaign.status(budget_s=budget_s, workers=args.workers)
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 60):
+        print(table.drop(columns=["run_id", "device"]).round(4).to_string())
+    started = table[table["status"] == "partial"]
+    print(f"{(table['status'] == 'finished').sum()} of {len(table)} cells finished; about "
+          f"{started['left_hours'].sum():.1f} h left here for the {len(started)} started ones "
+          f"({machine.kind()}, {campaign.threads_per_worker(args.workers)} thread(s) per worker)")
     return 0 if (table["status"] == "finished").all() else 3
 
 
@@ -208,7 +226,8 @@ def _campaign_workers(args: argparse.Namespace) -> int:
 
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
     cmd = [sys.executable, "-m", "ffcnn_lib", "campaign", "--budget-minutes", str(args.budget_minutes),
-           "--device", args.device, "--threads", str(threads)] + (["--cells", args.cells] if args.cells else [])
+           "--device", args.device, "--threads", str(threads), "--workers", "1"] \
+        + (["--cells", args.cells] if args.cells else [])
     logs = results_dir() / "checkpoints"
     logs.mkdir(parents=True, exist_ok=True)
     workers = []

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from . import inference
+from . import inference, machine
 from .config import Config
 from .experiments import _git_commit, results_dir, write_atomic
 from .model import layer_shapes
@@ -305,8 +305,94 @@ def records(root: Path | None = None) -> list[dict]:
             row["tflops"], row["fraction_of_peak"] = throughput(flops, row["ms_per_step"] / 1e3, r.get("peak_tflops"))
         if isinstance(r.get("multirun"), dict):  # early records: one multi-run measurement
             r["multirun"] = [r["multirun"]]
+        r["kind"] = record_kind(r)
+        if r["kind"] != "cuda" and r["kind"] not in r["device"]:  # "cpu (x86_64, 2 threads)" said nothing of the kind
+            r["device"] = r["device"].replace("x86_64", r["kind"])
         out.append(r)
     return sorted(out, key=lambda r: r["time"])
+
+
+def record_kind(record: dict) -> str:
+    """The machine kind of a record (:mod:`ffcnn_lib.machine`): ``cuda``, or the CPU's kind from its
+    ``cpu`` field; records from before that field: ``avx2`` where bf16 was not native, else unknown."""
+    if not record["device"].startswith("cpu"):
+        return "cuda"
+    if record.get("cpu"):
+        return record["cpu"]["kind"]
+    return "avx2" if record.get("cpu_bf16_native") is False else "unknown"
+
+
+def import_records(folder: Path, out: Path | None = None) -> list[Path]:
+    """Commit the records of another machine kind (``../shared/bench-records/<name>/``: records
+    written by this module on a CPU, and the ``lscpu`` output of that machine) as records of their
+    kind: the ``cpu`` field is read off ``lscpu.txt`` (model, flags, kind) and each file is renamed
+    ``bench-cpu-<kind>-<network>.json``, so they sit beside this machine's without colliding."""
+    lscpu = (folder / "lscpu.txt").read_text()
+    # Either lscpu's own lines ("Model name: ...", "Flags: ...") or the grep that was shared:
+    # the flags of interest, then "Model name: ..." on one line.
+    head, _, model = lscpu.partition("Model name:")
+    model = model.splitlines()[0].strip() if model else ""
+    flags = set(head.replace("Flags:", " ").split())
+    for line in lscpu.splitlines():
+        if line.strip().startswith("Flags:"):
+            flags |= set(line.split(":", 1)[1].split())
+    kind = machine.kind_of(flags)
+    wanted = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2")
+    out = out or results_dir() / "benchmarks"
+    written = []
+    for path in sorted(folder.glob("bench-cpu-*.json")):
+        r = json.loads(path.read_text())
+        r["cpu"] = {"model": model, "cores": None, "flags": [f for f in wanted if f in flags], "kind": kind,
+                    "source": f"{folder.name}/lscpu.txt (imported)"}
+        target = out / path.name.replace("bench-cpu-", f"bench-cpu-{kind}-", 1)
+        write_atomic(target, json.dumps(r, indent=1))
+        written.append(target)
+    return written
+
+
+def kinds_table(recs: list[dict], budget_min: float = 150.0) -> "pd.DataFrame":
+    """Per CPU kind measured (README, "Reproduce on a laptop"): the fast path's ms/step on each
+    network its records time, against eager fp32, and how many epochs of that network one
+    campaign run of ``budget_min`` minutes trains (two threads, validation included)."""
+    import pandas as pd
+
+    rows = []
+    for r in recs:
+        if r["kind"] == "cuda" or not r.get("rows"):
+            continue
+        eager = r["rows"][0]["ms_per_step"]
+        fast = next((row for row in r["rows"][1:] if "compile" in row["variant"]), None)
+        if fast is None:
+            continue
+        c = r["config"]
+        steps = N_TRAIN_STEPS * 50 // c["batch_size"]
+        epoch_s = steps * fast["ms_per_step"] / 1e3 * EPOCH_OVERHEAD
+        rows.append({"kind": r["kind"], "CPU": (r.get("cpu") or {}).get("model", ""),
+                     "network": "x".join(map(str, c["filters"])) + f" {c['kernel']}x{c['kernel']}",
+                     "eager fp32 [ms/step]": round(eager, 1), "fast path [ms/step]": round(fast["ms_per_step"], 1),
+                     "precision": "bf16" if fast["variant"].startswith("bf16") else "fp32",
+                     "speed-up": round(eager / fast["ms_per_step"], 2),
+                     "200 epochs [h]": round(200 * epoch_s / 3600, 1),
+                     f"epochs in {budget_min:.0f} min": int(budget_min * 60 // epoch_s),
+                     "measured": r["time"][:10]})
+    return pd.DataFrame(rows)
+
+
+N_TRAIN_STEPS = 1000  # steps of an epoch at batch 50 (50,000 training images)
+EPOCH_OVERHEAD = 1.07  # validation per epoch (and goodness every 10) on top of the steps: see campaign.EVAL_OVERHEAD
+
+
+def kinds_markdown(recs: list[dict]) -> str:
+    """The README's table of machine kinds, generated from the committed records (see
+    :func:`kinds_table`), with the kinds not measured yet named."""
+    df = kinds_table(recs)
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    missing = [k for k in machine.KINDS if k not in set(df["kind"])] if len(df) else list(machine.KINDS)
+    if missing:
+        lines += ["", "Not measured yet: " + ", ".join(f"{k} ({machine.describe(k)})" for k in missing) + "."]
+    return "\n".join(lines)
 
 
 def targets(recs: list[dict]) -> "pd.DataFrame":
@@ -451,7 +537,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision-only", action="store_true",
                    help="run only the matched-run check and add it to the existing record of this network")
     p.add_argument("--out", default=None, help="folder for the JSON record (default results/benchmarks)")
+    p.add_argument("--kinds", action="store_true",
+                   help="print the README's table of machine kinds from the committed records, measure nothing")
+    p.add_argument("--import-records", default=None, metavar="FOLDER",
+                   help="commit another machine kind's records (with its lscpu.txt) under results/benchmarks")
     args = p.parse_args(argv)
+    if args.kinds:
+        print(kinds_markdown(records()))
+        return 0
+    if args.import_records:
+        for path in import_records(Path(args.import_records)):
+            print(f"wrote {path}")
+        return 0
     dev = resolve_device(args.device)
     cuda = dev.type == "cuda"
     filters = tuple(int(f) for f in (args.filters or ("128" if cuda else "16")).split(","))
@@ -463,12 +560,14 @@ def main(argv: list[str] | None = None) -> int:
     peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
     out = Path(args.out) if args.out else results_dir() / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"bench-{'cuda' if cuda else 'cpu'}-{'x'.join(map(str, config.filters))}-k{config.kernel}.json"
+    # A CPU record is named by the machine kind (issue #17): one kind's figures never replace another's.
+    path = out / f"bench-{'cuda' if cuda else 'cpu-' + machine.kind()}-{'x'.join(map(str, config.filters))}-k{config.kernel}.json"
     record: dict = {"device": name, "config": config.to_dict(), "gflop_per_step": flops / 1e9, "peak_tflops": peak,
                     "rows": [], "multirun": [], "memories": [], "inference": None, "memory_by_depth": [],
                     "precision_check": None, "complete": False,
                     "versions": {"torch": torch.__version__, "python": platform.python_version()},
-                    "git_commit": _git_commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                    "git_commit": _git_commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "cpu": None if cuda else machine.capabilities()}
 
     def save() -> None:  # after every section: a run cut short (a lease ending) keeps what it measured
         write_atomic(path, json.dumps(record, indent=1))

@@ -16,6 +16,8 @@ one process with two threads.
 """
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,14 +25,30 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import machine
 from .config import Config
-from .experiments import claim, load, load_partial, results_dir, run_or_load
+from .experiments import claim, load, load_partial, results_dir, run_or_load, write_atomic
 from .sweeps import ARTIFACTS, PROFILE, cell_key
+
+
+# Decisions of issue #16 that the FF cells at the paper's settings wait for: a cell trained before
+# its defaults are decided could be retired by the decision. Set one to True where chapter 14
+# records the decision (with its date and evidence); the cells waiting for it then join the plan.
+DECIDED: dict[str, bool] = {
+    "init": False,        # Loewe's N(0, 1/C_out) vs PyTorch's vs fan-in N(0, 1/(C_in k^2)), 200 epochs
+    "classifier": False,  # what the linear classifier sees (neutral input, image only, raw) and its decay
+}
+FF_DECISIONS = ("init", "classifier")
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell of an artifact, found by the fields that single it out (e.g. ``filters``, ``kernel``)."""
+    """One cell of an artifact, found by the fields that single it out (e.g. ``filters``, ``kernel``),
+    with why the campaign trains it and when it may.
+
+    ``priority`` orders the plan (1 first, see :data:`CELLS`); ``needs`` names hardware the cell
+    makes sense on only (``"bf16"``: a CPU with native bf16); ``waits`` names the decisions of
+    :data:`DECIDED` it must not start before."""
 
     name: str
     artifact: str
@@ -38,6 +56,10 @@ class Cell:
     seed: int = 0
     also: tuple[str, ...] = ()  # other artifacts that hold the same run (the book shows it there too)
     change: dict = field(default_factory=dict)  # fields changed from the artifact's config (an investigation)
+    priority: int = 4
+    reason: str = ""
+    needs: str = ""
+    waits: tuple[str, ...] = ()
 
     def paper(self) -> Config:
         """The cell's config at the paper's settings, as the artifact defines it (one source of truth)."""
@@ -51,36 +73,228 @@ class Cell:
         """The run: the paper profile (200 epochs, full data) for this cell's seed (tests: ``smoke``)."""
         return PROFILE[profile].apply(self.paper(), self.seed)
 
+    def blocked(self) -> str:
+        """Why the cell may not start here and now ("" if it may): hardware or a pending decision."""
+        if self.needs == "bf16" and machine.kind() not in machine.NATIVE_BF16:
+            return "needs a CPU with native bf16"
+        pending = [d for d in self.waits if not DECIDED.get(d, False)]
+        return f"waits for the {' and '.join(pending)} decision{'s' if len(pending) > 1 else ''} (issue #16)" \
+            if pending else ""
+
 
 def _w(filters: int) -> tuple[int, int, int]:
     return (filters,) * 3
 
 
-# The order of issue #9: the baselines of Sec. 3.1 and Table 3 first (the 16x5x5 FF network is also
-# the CAM network), then the 16-filter points of Fig. 3A / 4B, Table 2's pair, then second seeds.
+_16x5 = {"filters": _w(16), "kernel": 5, "max_pool": False}
+_16x5_pool = {"filters": _w(16), "kernel": 5, "max_pool": True}
+_WHY_16 = "issue #16: the 16x5x5 family (Table 3, BP baseline) with three seeds under the decided defaults"
+_WHY_CHEAP = "issue #17: a reported cell that pooling makes cheap"
+_WHY_FAST = "issue #17: a reported 32- or 64-filter cell, within reach of machines with native bf16"
+_WHY_POINTS = "Fig. 3A / 4B: a 16-filter point (plot points only, no reported number)"
+
+# The plan as data (issue #17): priority 1, the investigation of issue #16 (the bf16 twin first
+# where the CPU has bf16: whether bf16 runs can stand beside fp32 ones) and the seeds of the 16x5x5
+# family; 2, reported cells that max pooling makes cheap; 3, reported 32- and 64-filter cells for
+# fast machines; 4, the 16-filter points of Figs 3A and 4B. Within a priority, list order. Which
+# cells a machine takes is decided by their measured cost there (:func:`plan`). Finished cells stay
+# listed: their status and curves are shown.
 CELLS: list[Cell] = [
-    Cell("FF 16x5x5, bf16 twin (issue 17)", "cam", change={"precision": "bf16"}),
-    Cell("FF 16x5x5, PyTorch init (issue 16)", "cam", change={"init": "torch"}),
-    Cell("FF 16x5x5, fan-in init (issue 16)", "cam", change={"init": "fanin"}),
-    Cell("BP 16x5x5 (Sec. 3.1)", "bp"),
-    Cell("FF 16x5x5 (Table 3, CAMs)", "cam", also=("table3", "fig4b")),
-    Cell("FF 16x5x5, max pooling (Table 3)", "table3", {"filters": _w(16), "kernel": 5, "max_pool": True}),
-    Cell("FF 16x7x7 (Fig. 3A, 4B)", "fig3a", {"model": "ff", "filters": _w(16)}, also=("fig4b",)),
-    Cell("BP 16x7x7 (Fig. 3A)", "fig3a", {"model": "bp", "filters": _w(16)}),
-    Cell("FF 16x3x3 (Fig. 4B)", "fig4b", {"filters": _w(16), "kernel": 3}),
-    Cell("FF 32x3x3, label set 1 (Table 2)", "table2", {"filters": _w(32), "kernel": 3, "label_set": "set1"}),
-    Cell("FF 32x3x3, label set 2 (Table 2)", "table2", {"filters": _w(32), "kernel": 3, "label_set": "set2"}),
-    Cell("FF 16x5x5 (Table 3), seed 1", "table3", {"filters": _w(16), "kernel": 5, "max_pool": False}, seed=1,
-         also=("fig4b",)),
-    Cell("FF 16x5x5, max pooling (Table 3), seed 1", "table3",
-         {"filters": _w(16), "kernel": 5, "max_pool": True}, seed=1),
-    Cell("BP 16x5x5 (Sec. 3.1), seed 1", "bp", seed=1),
+    Cell("FF 16x5x5, bf16 twin (issue 17)", "cam", change={"precision": "bf16"}, priority=1, needs="bf16",
+         reason="issue #17: the seed-0 FF 16x5x5 run again in bf16 on the fast path; its curve against the fp32 "
+                "run decides whether CPU bf16 runs stand beside fp32 ones"),
+    Cell("FF 16x5x5, PyTorch init (issue 16)", "cam", change={"init": "torch"}, priority=1,
+         reason="issue #16 step 2: the init decision at full length (PyTorch's default)"),
+    Cell("FF 16x5x5, fan-in init (issue 16)", "cam", change={"init": "fanin"}, priority=1,
+         reason="issue #16 step 2: the init decision at full length (N(0, 1/(C_in k^2)))"),
+    Cell("FF 16x5x5, layer 1 in the loss (issue 16)", "cam", change={"include_first_layer": True}, priority=1,
+         waits=("init",), reason="issue #16 step 3: Fig. 9's cell at 16 filters, under the decided init"),
+    Cell("BP 16x5x5 (Sec. 3.1)", "bp", priority=1, reason=_WHY_16),
+    Cell("FF 16x5x5 (Table 3, CAMs)", "cam", also=("table3", "fig4b"), priority=1, waits=FF_DECISIONS, reason=_WHY_16),
+    Cell("FF 16x5x5, max pooling (Table 3)", "table3", _16x5_pool, priority=1, waits=FF_DECISIONS, reason=_WHY_16),
+    Cell("BP 16x5x5 (Sec. 3.1), seed 1", "bp", seed=1, priority=1, reason=_WHY_16),
+    Cell("BP 16x5x5 (Sec. 3.1), seed 2", "bp", seed=2, priority=1, reason=_WHY_16),
+    Cell("FF 16x5x5 (Table 3), seed 1", "table3", _16x5, seed=1, also=("fig4b",), priority=1, waits=FF_DECISIONS,
+         reason=_WHY_16),
+    Cell("FF 16x5x5 (Table 3), seed 2", "table3", _16x5, seed=2, also=("fig4b",), priority=1, waits=FF_DECISIONS,
+         reason=_WHY_16),
+    Cell("FF 16x5x5, max pooling (Table 3), seed 1", "table3", _16x5_pool, seed=1, priority=1, waits=FF_DECISIONS,
+         reason=_WHY_16),
+    Cell("FF 16x5x5, max pooling (Table 3), seed 2", "table3", _16x5_pool, seed=2, priority=1, waits=FF_DECISIONS,
+         reason=_WHY_16),
+    Cell("FF 64x3x3, max pooling (Table 3)", "table3", {"filters": _w(64), "kernel": 3, "max_pool": True},
+         priority=2, waits=FF_DECISIONS, reason=_WHY_CHEAP + " (reported 98.18 %)"),
+    Cell("FF 16-32-64 7x7, max pooling (Table 3)", "table3", {"filters": (16, 32, 64), "max_pool": True},
+         priority=2, waits=FF_DECISIONS, reason=_WHY_CHEAP + " (reported 98.22 %)"),
+    Cell("FF 32x3x3, label set 1 (Table 2)", "table2", {"filters": _w(32), "kernel": 3, "label_set": "set1"},
+         also=("fig4b",), priority=3, waits=FF_DECISIONS, reason=_WHY_FAST + " (reported 98.34 %)"),
+    Cell("FF 32x3x3, label set 2 (Table 2)", "table2", {"filters": _w(32), "kernel": 3, "label_set": "set2"},
+         priority=3, waits=FF_DECISIONS, reason=_WHY_FAST + " (reported 98.36 %)"),
+    Cell("FF 64x3x3 (Table 3)", "table3", {"filters": _w(64), "kernel": 3, "max_pool": False},
+         also=("table2", "fig4a", "fig4b"),
+         priority=3, waits=FF_DECISIONS, reason=_WHY_FAST + " (reported 98.30 %)"),
+    Cell("FF 16-32-64 7x7 (Table 3)", "table3", {"filters": (16, 32, 64), "max_pool": False},
+         priority=3, waits=FF_DECISIONS, reason=_WHY_FAST + " (reported 98.47 %)"),
+    Cell("FF 32x7x7 batch 25, label set 1 (Table 2)", "table2", {"filters": _w(32), "kernel": 7, "label_set": "set1"},
+         priority=3, waits=FF_DECISIONS, reason=_WHY_FAST + " (reported 98.72 %)"),
+    Cell("FF 32x7x7 batch 25, label set 2 (Table 2)", "table2", {"filters": _w(32), "kernel": 7, "label_set": "set2"},
+         priority=3, waits=FF_DECISIONS, reason=_WHY_FAST + " (reported 98.53 %)"),
+    Cell("FF 32x5x5 (Fig. 4B)", "fig4b", {"filters": _w(32), "kernel": 5}, priority=3, waits=FF_DECISIONS,
+         reason="issue #17: Fig. 4B's 32-filter points (plot points)"),
+    Cell("FF 32x7x7 (Fig. 3A, 4B)", "fig4b", {"filters": _w(32), "kernel": 7}, also=("fig3a",), priority=3,
+         waits=FF_DECISIONS, reason="issue #17: Fig. 4B's 32-filter points (plot points)"),
+    Cell("FF 16x7x7 (Fig. 3A, 4B)", "fig3a", {"model": "ff", "filters": _w(16)}, also=("fig4b",), priority=4,
+         waits=FF_DECISIONS, reason=_WHY_POINTS),
+    Cell("BP 16x7x7 (Fig. 3A)", "fig3a", {"model": "bp", "filters": _w(16)}, priority=4, reason=_WHY_POINTS),
+    Cell("FF 16x3x3 (Fig. 4B)", "fig4b", {"filters": _w(16), "kernel": 3}, priority=4, waits=FF_DECISIONS,
+         reason=_WHY_POINTS),
 ]
 
 
 def checkpoint_dir(root: Path | None = None) -> Path:
     """Where campaign runs keep their resume points: committed, beside their per-epoch records."""
     return (root or results_dir()) / "partial"
+
+
+# --- what a cell costs on this machine (issue #17) -----------------------------------------------
+
+# An epoch costs its steps plus validation: the linear classifier every epoch and goodness every
+# 10 epochs (ten passes). Measured on FF 16x5x5 (avx512-bf16, one thread): 36.7 ms a step, 38 s an
+# epoch without goodness; goodness epochs add about a third of an epoch.
+EVAL_OVERHEAD = {"ff": 1.07, "bp": 1.03}
+MAX_RUNS = 3           # a cell joins this machine's plan only if it can finish within this many campaign runs
+MEASURE_STEPS, MEASURE_WARMUP = 10, 5  # per timed block (3 blocks, median), after warm-up (compile)
+DEFAULT_BUDGET_S, DEFAULT_WORKERS = 150 * 60.0, 2  # make campaign's
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, machine.capabilities()["cores"] // max(1, workers))
+
+
+def step_key(config: Config, threads: int) -> str:
+    """What a step's time depends on: the network, batch, what the fast path makes of it on this
+    CPU (compiled or eager, bf16 or fp32) and the thread count."""
+    from .train import default_fast
+
+    fast = default_fast(torch_device("cpu"), config)
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and fast and machine.kind() in machine.NATIVE_BF16)
+    shape = (f"{config.model}-{'-'.join(map(str, config.filters))}-k{config.kernel}-b{config.batch_size}"
+             + ("-pool" if config.max_pool else "") + ("-valid" if config.padding == "valid" else "")
+             + ("-first" if config.include_first_layer else ""))
+    return f"{shape} {'compiled' if fast else 'eager'} {'bf16' if bf16 else 'fp32'} {threads}t"
+
+
+def torch_device(name: str):
+    import torch
+    return torch.device(name)
+
+
+def steps_path(kind: str | None = None, root: Path | None = None) -> Path:
+    """The measured step times of one machine kind: ``results/benchmarks/campaign-steps-<kind>.json``."""
+    return (root or results_dir()) / "benchmarks" / f"campaign-steps-{kind or machine.kind()}.json"
+
+
+def measured_steps(kind: str | None = None, root: Path | None = None) -> dict[str, dict]:
+    """{step key: {"ms_per_step", "measured", "git_commit"}} measured on machines of ``kind``."""
+    path = steps_path(kind, root)
+    return json.loads(path.read_text())["steps"] if path.exists() else {}
+
+
+def measure_step(config: Config, threads: int, root: Path | None = None) -> float:
+    """Time a few training steps of ``config`` here with ``threads`` threads (as a worker trains),
+    store the ms/step under this machine's kind, and return it."""
+    import torch
+
+    from .bench import step_flops, time_steps
+    from .experiments import _git_commit
+    from .train import default_fast
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        fast = default_fast(torch.device("cpu"), config)
+        ms = 1e3 * time_steps([config], torch.device("cpu"), fast, MEASURE_STEPS, MEASURE_WARMUP if fast else 2,
+                              compile_mode="default" if fast else "")
+    finally:
+        torch.set_num_threads(saved)
+    path = steps_path(root=root)
+    record = json.loads(path.read_text()) if path.exists() else {"kind": machine.kind(), "steps": {}}
+    record["cpu"] = machine.capabilities()
+    record["steps"][step_key(config, threads)] = {
+        "ms_per_step": round(ms, 2), "gflop_per_step": step_flops(config) / 1e9, "git_commit": _git_commit(),
+        "measured": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(record, indent=1, sort_keys=True))
+    return ms
+
+
+def epoch_seconds(config: Config, threads: int, steps: dict[str, dict]) -> tuple[float, str]:
+    """Estimated seconds an epoch of ``config`` takes here, and where the figure comes from: this
+    kind's measured step, else one of the same mode scaled by convolution FLOPs (small networks
+    make the most of a CPU least, so scaling up from them overestimates), else NaN."""
+    from .bench import step_flops
+
+    key = step_key(config, threads)
+    per_epoch = config.n_train // config.batch_size * EVAL_OVERHEAD[config.model]
+    if key in steps:
+        return per_epoch * steps[key]["ms_per_step"] / 1e3, "measured"
+    mode = key.split(" ", 1)[1]
+    same = [(k, v) for k, v in steps.items() if k.split(" ", 1)[1] == mode and k.startswith(config.model + "-")]
+    if not same:
+        return math.nan, "not measured"
+    flops = step_flops(config)
+    k, v = min(same, key=lambda kv: abs(math.log(kv[1]["gflop_per_step"] * 1e9 / flops)))
+    return per_epoch * v["ms_per_step"] / 1e3 * flops / (v["gflop_per_step"] * 1e9), f"scaled from {k.split(' ')[0]}"
+
+
+def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cells: list[Cell] | None = None,
+         root: Path | None = None, measure: bool = False, max_measure: int = 4,
+         profile: str = "paper") -> pd.DataFrame:
+    """Which cells this machine trains, in order: one row per cell with its estimated epoch time
+    and hours left here, where the estimate comes from, and ``plan``: "planned", "finished", or
+    why not (hardware, a pending decision, too slow to finish within :data:`MAX_RUNS` campaign
+    runs of ``budget_s``). ``measure``: time the steps of up to ``max_measure`` planned-to-be cells
+    not measured on this kind yet (about 40 s each with compilation; run it with the CPU idle)."""
+    threads = threads_per_worker(workers)
+    steps = measured_steps(root=root)
+    rows, measured = [], 0
+    for i, cell in enumerate(CELLS if cells is None else cells):
+        config = cell.config(profile)
+        done, status = _epochs_done(config, root)
+        row = {"#": i, "cell": cell.name, "priority": cell.priority, "status": status, "epochs_done": done,
+               "epochs": config.epochs, "reason": cell.reason}
+        why = "finished" if status == "finished" else cell.blocked()
+        if not why and measure and measured < max_measure and step_key(config, threads) not in steps:
+            measure_step(config, threads, root)
+            steps, measured = measured_steps(root=root), measured + 1
+        epoch_s, source = epoch_seconds(config, threads, steps) if status != "finished" else (math.nan, "")
+        if math.isnan(epoch_s) and status == "partial":  # nothing measured here: its own epochs, wherever they ran
+            epoch_s, source = _progress(config, root)[0]["epoch_s"].median(), "its own epochs so far"
+        left_h = (config.epochs - done) * epoch_s / 3600
+        if not why:  # an unmeasured cell stays planned: the run measures it before it starts
+            runs = MAX_RUNS * budget_s / 3600
+            why = f"too slow here ({left_h:.1f} h left > {MAX_RUNS} runs of {budget_s / 3600:.1f} h)" \
+                if left_h > runs else "planned"
+        rows.append({**row, "epoch_s_here": epoch_s, "left_hours_here": left_h, "estimate": source, "plan": why})
+    df = pd.DataFrame(rows)
+    planned = df[df["plan"] == "planned"].sort_values(["priority", "#"], kind="stable")
+    order = {i: n for n, i in enumerate(planned["#"])}
+    return df.assign(order=df["#"].map(order)).drop(columns="#")
+
+
+def planned(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, root: Path | None = None,
+            measure: bool = True) -> list[int]:
+    """Numbers (in :data:`CELLS`) of the cells this machine trains, in the order it takes them."""
+    df = plan(budget_s, workers, root=root, measure=measure).reset_index(names="n")
+    return df.dropna(subset=["order"]).sort_values("order")["n"].astype(int).tolist()
+
+
+def _epochs_done(config: Config, root: Path | None) -> tuple[int, str]:
+    result = load(config, root)
+    if result is not None:
+        return len(result.metrics), "finished"
+    progress = _progress(config, root)
+    return (len(progress[0]), "partial") if progress is not None else (0, "not started")
 
 
 def run(budget_s: float, device: str = "cpu", progress: bool = True, root: Path | None = None,
@@ -131,42 +345,44 @@ def _progress(config: Config, root: Path | None) -> tuple[pd.DataFrame, dict] | 
     return partial
 
 
-def _val_acc(metrics: pd.DataFrame) -> pd.Series:
-    """Per-epoch validation accuracy: the network's output for BP, the linear classifier for FF."""
-    return metrics["val_acc"] if "val_acc" in metrics else metrics["val_acc_linear"]
-
-
-def status(root: Path | None = None, cells: list[Cell] | None = None, profile: str = "paper") -> pd.DataFrame:
+def status(root: Path | None = None, cells: list[Cell] | None = None, profile: str = "paper",
+           budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS) -> pd.DataFrame:
     """One row per cell: finished, partial (epochs done) or not started, with accuracies so far,
-    training time, device and the estimated time left (at the cell's fastest measured epoch, i.e.
-    on a machine left to the campaign)."""
+    training time and device, and this machine's plan (:func:`plan`): the estimated hours left
+    here and whether this machine trains the cell, or why not."""
+    cells = CELLS if cells is None else cells
+    here = plan(budget_s, workers, cells, root, profile=profile)
     rows = []
-    for cell in CELLS if cells is None else cells:
+    for cell, (_, p) in zip(cells, here.iterrows()):
         c = cell.config(profile)
         row = {"cell": cell.name, "run_id": c.run_id(), "epochs": c.epochs}
         result = load(c, root)
         if result is not None:
             prov, final = result.summary["provenance"], result.summary["final"]
             row.update(status="finished", epochs_done=len(result.metrics), device=prov["device"],
-                       train_hours=prov["train_seconds"] / 3600, left_hours=0.0,
+                       precision=prov.get("precision", ""), train_hours=prov["train_seconds"] / 3600,
                        val_acc=final.get("val_acc_bp", final.get("val_acc_linear")),
                        val_acc_goodness=final.get("val_acc_goodness", math.nan))
         elif (progress := _progress(c, root)) is not None:
             metrics, info = progress
-            # The fastest epoch measured: a session's other work slows a niced run down, so the
-            # typical epoch says more about that session than about the next one.
-            epoch_s = metrics["epoch_s"].min()
             val = _val_acc(metrics)
             good = metrics["val_acc_goodness"].dropna() if "val_acc_goodness" in metrics else pd.Series(dtype=float)
             row.update(status="partial", epochs_done=len(metrics), device=info["provenance"]["device"],
-                       train_hours=metrics["epoch_s"].sum() / 3600,
-                       left_hours=(c.epochs - len(metrics)) * epoch_s / 3600, val_acc=val.iloc[-1],
+                       precision=info["provenance"].get("precision", ""),
+                       train_hours=metrics["epoch_s"].sum() / 3600, val_acc=val.iloc[-1],
                        val_acc_goodness=good.iloc[-1] if len(good) else math.nan)
         else:
-            row.update(status="not started", epochs_done=0, device="", train_hours=0.0, left_hours=math.nan,
+            row.update(status="not started", epochs_done=0, device="", precision="", train_hours=0.0,
                        val_acc=math.nan, val_acc_goodness=math.nan)
+        row.update(left_hours=0.0 if row["status"] == "finished" else p["left_hours_here"],
+                   estimate=p["estimate"], plan=p["plan"], priority=cell.priority)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _val_acc(metrics: pd.DataFrame) -> pd.Series:
+    """Per-epoch validation accuracy: the network's output for BP, the linear classifier for FF."""
+    return metrics["val_acc"] if "val_acc" in metrics else metrics["val_acc_linear"]
 
 
 def reported_val(cell: Cell) -> float:
@@ -207,3 +423,21 @@ def curves(root: Path | None = None, cells: list[Cell] | None = None, profile: s
                                     "reported_pct": reported_val(cell)}))
     columns = ["cell", "epoch", "val_acc", "val_acc_goodness", "epochs", "status", "reported_pct"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def progress_text(artifact: str, root: Path | None = None) -> str:
+    """For a chapter: the campaign's unfinished cells of ``artifact`` (markdown bullets), each with
+    its epochs done, validation accuracy so far, machine, and what this machine's plan says of it;
+    "" if the campaign has none under way."""
+    cells = [cell for cell in CELLS if cell.artifact == artifact or artifact in cell.also]
+    lines = []
+    for _, row in status(root, cells=cells).iterrows():
+        if row["status"] != "partial":
+            continue
+        left = f"about {row['left_hours']:.1f} h left on this kind of machine" if row["left_hours"] == row["left_hours"] \
+            else "time left not measured on this kind of machine"
+        lines.append(f"* {row['cell']}: under way in the CPU campaign, {row['epochs_done']} of {row['epochs']} epochs "
+                     f"({row['train_hours']:.1f} h so far on {row['device'] or 'a CPU'}; validation "
+                     f"{100 * row['val_acc']:.2f} % at epoch {row['epochs_done']}, not a result until it finishes); "
+                     f"{left}; plan: {row['plan']}")
+    return "\n".join(lines)

@@ -58,8 +58,9 @@ def resolve_device(device: str | None = None) -> torch.device:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    import platform
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    from .machine import kind
+    n = torch.get_num_threads()  # the machine kind, not the architecture: it decides the speed (issue #17)
+    return f"cpu ({kind()}, {n} thread{'' if n == 1 else 's'})"
 
 
 @contextlib.contextmanager
