@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.deps-$(DEPS_HASH)
 .PHONY: help test reproduce book bench browser-check clean venv campaign
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
 venv: $(STAMP)  ## create or refresh .venv from requirements.txt (exact pins)
 
@@ -33,7 +33,9 @@ reproduce: $(STAMP)  ## results + figures + HTML book (PROFILE=auto|smoke|cpu|sh
 book: $(STAMP)  ## execute the notebooks and render the book from the cached results only
 	$(PY) -m ffcnn_lib.book --profile $(PROFILE) --skip-train
 
-browser-check: $(STAMP)  ## open the built book in headless Chromium (apt: chromium chromium-driver)
+browser-check: $(STAMP)  ## every page of the built book in headless Chromium at 1280 and 390 px (apt: chromium chromium-driver)
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || \
+	  { echo "browser-check needs Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver" >&2; exit 2; }
 	$(PY) tests/browser_check.py
 
 bench: $(STAMP)  ## training-speed benchmark (full config on CUDA, small on CPU)

@@ -3,7 +3,7 @@
 The linear classifier connects every neuron (channel c, pixel h, w) of layers 2..N to the ten
 outputs, so its weights already say how much each pixel's features vote for a label. The CAM of
 label m in layer l is ``sum_c W_l[m, c, h, w] * A_l[c, h, w]`` with A_l the normalized activations
-on the neutral input; summing a map over its pixels (and layers) gives exactly the classifier logit.
+on the classifier's input (:meth:`~ffcnn_lib.labels.LabelEncoder.for_classifier`); summing a map over its pixels (and layers) gives exactly the classifier logit.
 Positive values are beneficial to the prediction, negative deleterious.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def class_activation_maps(model: FFCNN, encoder: LabelEncoder, x: torch.Tensor,
     """
     if model.max_pool and model.padding == "valid":
         raise NotImplementedError("CAMs of networks with both max pooling and valid padding are not supported")
-    zs = model.activations(encoder.neutral(x))
+    zs = model.activations(encoder.for_classifier(x))
     acts = [layer_norm(z) for z in zs[1:]]
     sizes = [math.prod(s) for s in model.shapes[1:]]
     weights = model.classifier.weight.split(sizes, dim=1)

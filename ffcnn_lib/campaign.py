@@ -36,7 +36,7 @@ from .sweeps import ARTIFACTS, PROFILE, cell_key
 # records the decision (with its date and evidence); the cells waiting for it then join the plan.
 DECIDED: dict[str, bool] = {
     "init": False,        # Loewe's N(0, 1/C_out) vs PyTorch's vs fan-in N(0, 1/(C_in k^2)), 200 epochs
-    "classifier": False,  # what the linear classifier sees (neutral input, image only, raw) and its decay
+    "classifier": True,   # 2026-12-02 (chapter 14): the image without a label, no weight decay (a probe)
 }
 FF_DECISIONS = ("init", "classifier")
 
@@ -86,6 +86,9 @@ def _w(filters: int) -> tuple[int, int, int]:
     return (filters,) * 3
 
 
+# The investigation's runs change one thing each against the stored seed-0 FF 16x5x5 run, so they
+# keep the classifier input it was trained with (the neutral input, our default until 2026-12-02).
+_AS_STORED = {"classifier_input": "neutral"}
 _16x5 = {"filters": _w(16), "kernel": 5, "max_pool": False}
 _16x5_pool = {"filters": _w(16), "kernel": 5, "max_pool": True}
 _WHY_16 = "issue #16: the 16x5x5 family (Table 3, BP baseline) with three seeds under the decided defaults"
@@ -100,12 +103,12 @@ _WHY_POINTS = "Fig. 3A / 4B: a 16-filter point (plot points only, no reported nu
 # cells a machine takes is decided by their measured cost there (:func:`plan`). Finished cells stay
 # listed: their status and curves are shown.
 CELLS: list[Cell] = [
-    Cell("FF 16x5x5, bf16 twin (issue 17)", "cam", change={"precision": "bf16"}, priority=1, needs="bf16",
+    Cell("FF 16x5x5, bf16 twin (issue 17)", "cam", change={"precision": "bf16", **_AS_STORED}, priority=1, needs="bf16",
          reason="issue #17: the seed-0 FF 16x5x5 run again in bf16 on the fast path; its curve against the fp32 "
                 "run decides whether CPU bf16 runs stand beside fp32 ones"),
-    Cell("FF 16x5x5, PyTorch init (issue 16)", "cam", change={"init": "torch"}, priority=1,
+    Cell("FF 16x5x5, PyTorch init (issue 16)", "cam", change={"init": "torch", **_AS_STORED}, priority=1,
          reason="issue #16 step 2: the init decision at full length (PyTorch's default)"),
-    Cell("FF 16x5x5, fan-in init (issue 16)", "cam", change={"init": "fanin"}, priority=1,
+    Cell("FF 16x5x5, fan-in init (issue 16)", "cam", change={"init": "fanin", **_AS_STORED}, priority=1,
          reason="issue #16 step 2: the init decision at full length (N(0, 1/(C_in k^2)))"),
     Cell("FF 16x5x5, layer 1 in the loss (issue 16)", "cam", change={"include_first_layer": True}, priority=1,
          waits=("init",), reason="issue #16 step 3: Fig. 9's cell at 16 filters, under the decided init"),
@@ -323,6 +326,8 @@ def run(budget_s: float, device: str = "cpu", progress: bool = True, root: Path 
                                  checkpoint_dir=checkpoint_dir(root))
         if result is None:
             break  # out of budget: the resume point and the per-epoch record are in results/partial
+        from .report import update_readme
+        update_readme()  # a new paper-settings number: the README's status table says it at once
     return sum(load(c.config(profile), root) is not None for c in cells)
 
 
@@ -430,6 +435,8 @@ def progress_text(artifact: str, root: Path | None = None) -> str:
     its epochs done, validation accuracy so far, machine, and what this machine's plan says of it;
     "" if the campaign has none under way."""
     cells = [cell for cell in CELLS if cell.artifact == artifact or artifact in cell.also]
+    if not cells:
+        return ""
     lines = []
     for _, row in status(root, cells=cells).iterrows():
         if row["status"] != "partial":

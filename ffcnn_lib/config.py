@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import N_TRAIN
-from .labels import DEFAULT_CYCLES, LABEL_SETS, LabelEncoder, wave_vectors
+from .labels import CLASSIFIER_INPUTS, DEFAULT_CYCLES, LABEL_SETS, LabelEncoder, wave_vectors
 from .model import BPCNN, FFCNN, INITS, PADDINGS, layer_shapes
 
 MODELS = ("ff", "bp")
@@ -28,10 +28,10 @@ ALGORITHM_VERSION = 1
 # Fields added after results were stored: hashed into the run id only when they differ from these
 # values, so existing results keep their ids. (Changing such a default needs an ALGORITHM_VERSION bump.)
 ADDED_FIELDS = {"label_cycles": [2, 4, 6], "padding": "same", "input_norm": False, "init": "torch",
-                "precision": "auto"}
+                "precision": "auto", "classifier_input": "neutral"}
 # Fields a run never reads, by what makes them unread: hashed at their defaults, so that they cannot
 # give one run several ids (the stored runs have the defaults there, so their ids stay).
-UNREAD_FIELDS = {"bp": ("label_set", "K", "label_cycles", "classifier_lr", "include_first_layer"),
+UNREAD_FIELDS = {"bp": ("label_set", "K", "label_cycles", "classifier_lr", "include_first_layer", "classifier_input"),
                  "onehot": ("label_cycles",)}
 INT_FIELDS = ("kernel", "batch_size", "epochs", "seed", "n_train", "n_val", "n_test")
 FLOAT_FIELDS = ("K", "lr", "classifier_lr")
@@ -70,12 +70,13 @@ class Config:
     batch_size: int = 50                # positive examples per step (as many negatives ride along)
     lr: float = 5e-5                    # Adam learning rate of the conv layers
     classifier_lr: float = 1e-3         # Adam learning rate of the linear classifier (paper: not given)
+    classifier_input: str = "image"     # what the classifier sees: image (label-free), neutral, raw (chapter 14)
     epochs: int = 200
     include_first_layer: bool = False   # App. B: add layer 1's loss to the network loss
     seed: int = 0
     n_train: int = N_TRAIN              # first n of the 50,000 training images (small profiles)
     n_val: int = 10_000                 # first n of the 10,000 validation images
-    report_test: bool = False           # evaluate on the test set: headline runs only
+    report_test: bool = False           # evaluate on the test set: headline runs only (not in the run id)
     precision: str = "auto"             # training precision: auto (the machine's fast path), fp32, bf16
     n_test: int = 10_000                # first n of the 10,000 test images (small profiles)
     tags: tuple[str, ...] = field(default=(), compare=False)  # free-form, not part of the identity
@@ -126,6 +127,8 @@ class Config:
             raise ValueError(f"unknown init {self.init!r}; allowed: {', '.join(INITS)}")
         if self.model == "bp" and (self.input_norm or self.init != "torch"):
             raise ValueError("input_norm and init='loewe' are options of the FF network; the BP baseline keeps the defaults")
+        if self.classifier_input not in CLASSIFIER_INPUTS:
+            raise ValueError(f"unknown classifier input {self.classifier_input!r}; allowed: {', '.join(CLASSIFIER_INPUTS)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; allowed: {', '.join(PRECISIONS)}")
         if self.padding not in PADDINGS:
@@ -166,7 +169,8 @@ class Config:
 
     def label_encoder(self, device="cpu") -> LabelEncoder:
         """The labels this run superimposes (set, K and frequencies of this config)."""
-        return LabelEncoder(self.label_set, self.K, device=device, cycles=self.label_cycles)
+        return LabelEncoder(self.label_set, self.K, device=device, cycles=self.label_cycles,
+                            classifier_input=self.classifier_input)
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -192,8 +196,15 @@ class Config:
         d.pop("tags")
         unread = UNREAD_FIELDS["bp"] if self.model == "bp" else UNREAD_FIELDS.get(self.label_set, ())
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        d.update({name: list(defaults[name]) if isinstance(defaults[name], tuple) else defaults[name]
-                  for name in unread})
+        # An unread field added later takes the value every run had before it (ADDED_FIELDS), so it
+        # is dropped below like any such field and cannot move the ids of runs that never read it.
+        d.update({name: ADDED_FIELDS[name] if name in ADDED_FIELDS else
+                  (list(defaults[name]) if isinstance(defaults[name], tuple) else defaults[name]) for name in unread})
+        # The test evaluation at the end changes nothing in training: a run with and without it is
+        # one run (the headline and the identical cells of Table 1, 3, Fig. 3A, 4B, 5, 9; its test
+        # numbers can be added later, experiments.add_test_numbers). Hashed at False, so that every
+        # run stored without it keeps its id (those stored with it: experiments.migrate_run_ids).
+        d["report_test"] = False
         for name, default in ADDED_FIELDS.items():  # keeps the ids of runs made before the field existed
             if d[name] == default:
                 d.pop(name)

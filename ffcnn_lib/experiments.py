@@ -50,7 +50,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no cross-process lock
     fcntl = None  # type: ignore[assignment]
 
-from . import __version__
+from . import __version__, machine
 from .config import ALGORITHM_VERSION, Config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -132,10 +132,12 @@ def segments(outcome, before: list[dict]) -> list[dict]:
     if end < start:
         return list(before)
     seconds = round(outcome.train_seconds - earlier_s, 2)
-    if before and before[-1]["device"] == outcome.device:
+    # Precision too: a precision="auto" run resumed on another machine kind may change it (issue #17).
+    if before and before[-1]["device"] == outcome.device and before[-1].get("precision") == outcome.precision:
         last = before[-1]
         return before[:-1] + [{**last, "epochs": [last["epochs"][0], end], "seconds": last["seconds"] + seconds}]
-    return before + [{"epochs": [start, end], "device": outcome.device, "seconds": seconds}]
+    return before + [{"epochs": [start, end], "device": outcome.device, "precision": outcome.precision,
+                      "seconds": seconds}]
 
 
 def _earlier_segments(config: Config, root: Path) -> list[dict]:
@@ -153,10 +155,12 @@ def _earlier_segments(config: Config, root: Path) -> list[dict]:
 
 
 def device_summary(segs: list[dict]) -> str:
-    """One device name, or which device trained which epochs."""
-    if len({s["device"] for s in segs}) <= 1:
+    """One device name, or which device (and, where it changed, precision) trained which epochs."""
+    if len({(s["device"], s.get("precision")) for s in segs}) <= 1:
         return segs[0]["device"] if segs else ""
-    return "; ".join(f"{s['device']} for epochs {s['epochs'][0]}-{s['epochs'][1]}" for s in segs)
+    mixed = len({s.get("precision") for s in segs}) > 1
+    return "; ".join(f"{s['device']}{', ' + str(s.get('precision') or 'precision not recorded') if mixed else ''} "
+                     f"for epochs {s['epochs'][0]}-{s['epochs'][1]}" for s in segs)
 
 
 def provenance(outcome, before: list[dict] | None = None) -> dict:
@@ -172,6 +176,8 @@ def provenance(outcome, before: list[dict] | None = None) -> dict:
                      "numpy": numpy.__version__, "pandas": pd.__version__},
         "device": device_summary(segs) or outcome.device,
         "segments": segs,
+        # The CPU's model, flags and kind (issue #17): where a campaign run trained, and so how fast.
+        "cpu": machine.capabilities() if outcome.device.startswith("cpu") else None,
         "precision": outcome.precision,
         "evaluation_precision": "fp32",  # reported accuracies; after bf16 training also *_bf16 in "final"
         "compiled": outcome.compiled,
@@ -412,6 +418,8 @@ def run_or_load_many(configs: list[Config], *, device: str | None = "auto", forc
     root = root or results_dir()
     unique: dict[str, Config] = {}
     for c in configs:  # configs differing only in fields a run does not read are one run
+        if c.report_test and not unique.get(c.run_id(), c).report_test:
+            unique[c.run_id()] = c  # ...evaluated on the test set if any of them asks for it
         unique.setdefault(c.run_id(), c)
     todo = [c for c in unique.values() if force or load(c, root) is None]
     checkpoint_dir = checkpoint_dir or root / "checkpoints"
@@ -439,6 +447,10 @@ def run_or_load_many(configs: list[Config], *, device: str | None = "auto", forc
                     _record_partial(outcome, root, earlier)
                 if outcomes[0].complete:
                     ckpt.unlink(missing_ok=True)
+    for c in unique.values():  # a run stored without test numbers, asked for them: from its kept weights
+        if c.report_test and (stored := load(c, root)) is not None and not has_test_numbers(stored) \
+                and (stored.path / "weights.safetensors").exists():
+            add_test_numbers(c, device, root)
     return [load(c, root) for c in configs]
 
 
@@ -514,7 +526,8 @@ def _record_partial(outcome, root: Path, before: list[dict] | None = None) -> No
     write_atomic(info, json.dumps({
         "run_id": run_id,
         "status": f"incomplete: stopped at its time budget after epoch {len(outcome.history)} of "
-                  f"{outcome.config.epochs}; resumes from results/checkpoints/ where that survives",
+                  f"{outcome.config.epochs}; resumes from its resume point where that survives (results/checkpoints/; "
+                  f"the CPU campaign's and the GPU plan's: results/partial/)",
         "config": outcome.config.to_dict(), "provenance": provenance(outcome, before)}, indent=1))
 
 
@@ -526,3 +539,132 @@ def load_partial(config: Config, root: Path | None = None) -> tuple[pd.DataFrame
     if not (csv.exists() and info.exists()):
         return None
     return pd.read_csv(csv), json.loads(info.read_text())
+
+
+# --- test numbers after the fact, and runs stored under an earlier id ------------------------------
+
+def has_test_numbers(result: Result) -> bool:
+    """Whether the stored run holds test-set accuracies (trained with ``report_test``, or added later)."""
+    return any(k.startswith("test_acc_") for k in result.summary["final"])
+
+
+def evaluate_test(result: Result, device: str | None = "auto") -> dict:
+    """Test accuracies, confusion matrices and inference times of a stored run, from its kept
+    weights (fp16, evaluated in fp32 with TF32 off), on the first ``n_test`` test images: the
+    numbers ``report_test`` gives at the end of training, under the same names. Raises
+    FileNotFoundError if the run kept no weights."""
+    from . import inference
+    from .data import load_split
+    from .train import full_precision, resolve_device
+
+    dev = resolve_device(device)
+    model = result.load_model(str(dev))
+    c = result.config
+    x, y = load_split("test", c.n_test, dev)
+    out: dict = {}
+    for m in (["linear", "goodness"] if c.model == "ff" else ["bp"]):
+        t0 = time.perf_counter()
+        with full_precision(dev):
+            if m == "bp":
+                scores = inference.bp_logits(model, x)
+            else:
+                score = inference.linear_logits if m == "linear" else inference.goodness_scores
+                scores = score(model, c.label_encoder(dev), x)
+        out[f"test_acc_{m}"] = inference.accuracy(scores, y)
+        out[f"test_inference_s_{m}"] = time.perf_counter() - t0
+        out[f"test_confusion_{m}"] = inference.confusion_matrix(scores, y).tolist()
+    return out
+
+
+def add_test_numbers(config: Config, device: str | None = "auto", root: Path | None = None) -> Result:
+    """The stored run of ``config`` with its test numbers: where it was trained without them,
+    evaluated now from its kept weights (:func:`evaluate_test`) and written into its
+    ``summary.json`` in one step (a reader sees the old summary or the new one), with
+    ``provenance.test_evaluation`` saying that they were evaluated afterwards, from the kept
+    weights, where and by which code.
+
+    A run is one run with or without ``report_test`` (it is not in the run id): the best network
+    trained for Table 1 gets the headline's test numbers this way, without retraining. Raises
+    FileNotFoundError if the run kept no weights, LookupError if it is not stored.
+    """
+    from .train import device_name, resolve_device
+
+    root = root or results_dir()
+    (root / "checkpoints").mkdir(parents=True, exist_ok=True)
+    with _run_lock(root / "checkpoints" / f"{config.run_id()}.lock"):
+        result = load(config, root)
+        if result is None:
+            raise LookupError(f"run {config.run_id()} is not in the result cache {root / 'runs'}")
+        if has_test_numbers(result):
+            return result
+        out = evaluate_test(result, device)
+        summary = {**result.summary, "final": {**result.summary["final"], **out}}
+        summary["provenance"] = {**summary["provenance"], "test_evaluation": {
+            "how": "evaluated after training from the kept weights (weights.safetensors, fp16), in fp32",
+            "n_test": result.config.n_test, "device": device_name(resolve_device(device)),
+            "git_commit": _git_commit(), "code_hash": CODE_HASH,
+            "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}}
+        write_atomic(result.path / "summary.json", json.dumps(summary, indent=1))
+    return load(config, root)  # type: ignore[return-value]
+
+
+def migrate_run_ids(root: Path | None = None) -> list[str]:
+    """Move stored runs and partial records whose name is not their config's run id to it; returns
+    what it did, a line each. (Runs stored with ``report_test=True`` before it left the run id.)
+
+    A run folder moves under the run's lock, its ``summary.json`` saying the new id. Where a folder
+    of that id is stored already (the same run trained without the test evaluation), the one with
+    test numbers stays (it holds everything the other does), the other is deleted: git keeps it.
+    A partial record (``results/partial/<id>.json``, ``.metrics.csv``, ``.pt``) moves by the config
+    its ``.json`` holds; one whose config is not a dict is left where it is and named.
+    """
+    root = root or results_dir()
+    runs, done = root / "runs", []
+    (root / "checkpoints").mkdir(parents=True, exist_ok=True)  # the run locks
+    for cfg_file in sorted(runs.glob("*/config.json")) if runs.is_dir() else []:
+        old = cfg_file.parent
+        if old.name.startswith("."):
+            continue
+        new_id = Config.from_dict(json.loads(cfg_file.read_text())).run_id()
+        if new_id == old.name:
+            continue
+        final = runs / new_id
+        with contextlib.ExitStack() as locks:
+            for name in sorted((old.name, new_id)):
+                locks.enter_context(_run_lock(root / "checkpoints" / f"{name}.lock"))
+            summary = json.loads((old / "summary.json").read_text())
+            write_atomic(old / "summary.json", json.dumps({**summary, "run_id": new_id}, indent=1))
+            moved = _read(old)
+            note = ""
+            if final.exists():
+                there = _read(final)
+                if has_test_numbers(there) or not has_test_numbers(moved):
+                    shutil.rmtree(old)
+                    done.append(f"{old.name}: deleted, {new_id} holds the run with its test numbers")
+                    continue
+                note = " (replacing the one stored there without test numbers)"
+                if not _exchange(old, final):
+                    os.replace(final, runs / f".{new_id}.old-migrated")
+                    os.replace(old, final)
+                _clean_leftovers(runs, new_id)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(old, final)
+            done.append(f"{old.name} -> {new_id}{note}")
+    partial = root / "partial"
+    for info_file in sorted(partial.glob("*.json")) if partial.is_dir() else []:
+        info = json.loads(info_file.read_text())
+        old_id = info_file.name[:-len(".json")]
+        if not isinstance(info.get("config"), dict):
+            done.append(f"partial/{info_file.name}: its config is not a dict ({info.get('config')!r}); left as it is")
+            continue
+        new_id = Config.from_dict(info["config"]).run_id()
+        if new_id == old_id:
+            continue
+        for suffix in (".metrics.csv", ".pt"):
+            if (partial / f"{old_id}{suffix}").exists():
+                os.replace(partial / f"{old_id}{suffix}", partial / f"{new_id}{suffix}")
+        write_atomic(partial / f"{new_id}.json", json.dumps({**info, "run_id": new_id}, indent=1))
+        info_file.unlink()
+        done.append(f"partial/{old_id} -> {new_id}")
+    return done

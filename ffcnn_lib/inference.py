@@ -32,11 +32,12 @@ def _batches(x: torch.Tensor, size: int | None, rows_per_image: int = 1):
 @torch.no_grad()
 def linear_logits(model: FFCNN, encoder: LabelEncoder, x: torch.Tensor, batch_size: int | None = None,
                   precision: Precision = contextlib.nullcontext) -> torch.Tensor:
-    """Classifier logits (N, 10) from layers 2..N on the neutral input: one pass per image."""
+    """Classifier logits (N, 10) from layers 2..N on the classifier's input (the encoder's
+    :meth:`~ffcnn_lib.labels.LabelEncoder.for_classifier`): one pass per image."""
     out = []
     for s in _batches(x, batch_size):
         with precision():
-            out.append(model.classifier(model.features(model.activations(encoder.neutral(x[s])))).float())
+            out.append(model.classifier(model.features(model.activations(encoder.for_classifier(x[s])))).float())
     return torch.cat(out)
 
 

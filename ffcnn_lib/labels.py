@@ -85,12 +85,15 @@ class LabelEncoder:
     """Superimposes labels on images: ``overlay(x, m) = keep * x + patterns[m]``."""
 
     def __init__(self, label_set: str = "set1", K: float = 0.35, size: int = IMAGE_SIZE,
-                 device: str | torch.device = "cpu", cycles: tuple[int, ...] = DEFAULT_CYCLES):
+                 device: str | torch.device = "cpu", cycles: tuple[int, ...] = DEFAULT_CYCLES,
+                 classifier_input: str = "neutral"):
         if label_set not in LABEL_SETS:
             raise ValueError(f"unknown label set {label_set!r}; allowed: {', '.join(LABEL_SETS)}")
         if not 0.0 < K < 1.0:
             raise ValueError(f"label intensity K={K} is outside the open interval (0, 1)")
-        self.label_set, self.K = label_set, K
+        if classifier_input not in CLASSIFIER_INPUTS:
+            raise ValueError(f"unknown classifier input {classifier_input!r}; allowed: {', '.join(CLASSIFIER_INPUTS)}")
+        self.label_set, self.K, self.classifier_input = label_set, K, classifier_input
         if label_set == "onehot":
             self.patterns = onehot_images(size)
             keep = torch.ones(size, size)
@@ -114,8 +117,30 @@ class LabelEncoder:
         return self.base(x) + self.patterns[labels].unsqueeze(1)
 
     def neutral(self, x: torch.Tensor) -> torch.Tensor:
-        """Images with the mean of all label patterns: input of the linear classifier (Sec. 2.3)."""
+        """Images with the mean of all label patterns (Hinton's neutral label; our classifier's input
+        until 2026-12-02)."""
         return self.base(x) + self.patterns.mean(0)
+
+    def for_classifier(self, x: torch.Tensor) -> torch.Tensor:
+        """What the linear classifier of Sec. 2.3 sees (the paper does not say): ``"image"``, the
+        label-free part ``keep * x`` of every overlay (our default since 2026-12-02, decided by a
+        probe on validation, chapter 14); ``"neutral"``, the mean label added; ``"raw"``, ``x``."""
+        return classifier_view(x, self.keep, self.patterns, self.classifier_input)
+
+
+CLASSIFIER_INPUTS = ("image", "neutral", "raw")
+
+
+def classifier_view(x: torch.Tensor, keep: torch.Tensor, patterns: torch.Tensor, kind: str) -> torch.Tensor:
+    """The linear classifier's input image of kind ``kind`` (see :meth:`LabelEncoder.for_classifier`);
+    ``patterns`` (10, H, W), or (R, 10, H, W) with x (N, R, 1, H, W) for R stacked networks."""
+    if kind == "image":
+        return x * keep
+    if kind == "neutral":
+        return x * keep + patterns.mean(-3).unsqueeze(-3) if patterns.dim() == 4 else x * keep + patterns.mean(0)
+    if kind == "raw":
+        return x
+    raise ValueError(f"unknown classifier input {kind!r}; allowed: {', '.join(CLASSIFIER_INPUTS)}")
 
 
 def negative_labels(labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

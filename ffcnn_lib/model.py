@@ -9,7 +9,8 @@ Data flow through :class:`FFCNN` (one layer = conv -> ReLU):
 * no gradient crosses layers (the input of every layer is detached), so each layer learns from its
   own loss only. The network loss sums the layer losses *without the first layer* (Sec. 2.2, App. B),
   which therefore keeps its random initial weights unless ``include_first_layer`` is set;
-* the linear classifier sees the normalized activations of layers 2..N on the neutral input (Sec. 2.3).
+* the linear classifier sees the normalized activations of layers 2..N on the image without a label
+  (Sec. 2.3; the paper does not say which input: see labels.LabelEncoder.for_classifier).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .labels import LabelEncoder
+from .labels import LabelEncoder, classifier_view
 
 N_CLASSES = 10
 
@@ -213,6 +214,9 @@ class StackedFFCNN(nn.Module):
         self.classifier = nn.Parameter(torch.stack([m.classifier.weight.data for m in models]))  # (R, 10, F)
         self.register_buffer("keep", torch.stack([e.keep for e in encoders]).unsqueeze(1))   # (R, 1, H, W)
         self.register_buffer("patterns", torch.stack([e.patterns for e in encoders]))        # (R, 10, H, W)
+        if len({e.classifier_input for e in encoders}) > 1:
+            raise ValueError("stacked networks must share the classifier's input")
+        self.classifier_input = encoders[0].classifier_input
 
     def overlay(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """x (N, R, 1, H, W) with label ``labels[n, r]`` on network r's copy (see LabelEncoder)."""
@@ -221,6 +225,10 @@ class StackedFFCNN(nn.Module):
 
     def neutral(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.keep + self.patterns.mean(1).unsqueeze(1)
+
+    def for_classifier(self, x: torch.Tensor) -> torch.Tensor:
+        """The linear classifier's input (x (N, R, 1, H, W)), as the networks' encoders say."""
+        return classifier_view(x, self.keep, self.patterns, self.classifier_input)
 
     def activations(self, x: torch.Tensor, each: Callable[[int, torch.Tensor], None] | None = None
                     ) -> list[torch.Tensor]:

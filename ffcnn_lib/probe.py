@@ -15,6 +15,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -157,3 +158,39 @@ def probe_table(rows: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"val acc [%]": 100 * g.mean(), "std over seeds [pp]": 100 * g.std(ddof=1),
                         "min [%]": 100 * g.min(), "max [%]": 100 * g.max(), "seeds": g.size()})
     return out.reset_index()
+
+
+def shown(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`probe_table` for a page: the weight decay written as set (1e-4, not 0.00)."""
+    return table.assign(weight_decay=table["weight_decay"].map(lambda w: f"{w:g}")).rename(
+        columns={"weight_decay": "weight decay"})
+
+
+def decision_text(table: pd.DataFrame, record: dict) -> str:
+    """The probe's reading by issue #16's rule: an input (or decay) replaces today's (neutral, no
+    decay) only if its mean validation accuracy is higher by more than the noise, 2·sqrt(s_a²/n_a +
+    s_b²/n_b) with s the std over data orders (both are scored on the same validation images, so
+    the data order is the noise between them)."""
+    t = table.set_index(["input", "weight_decay"])
+    base = t.loc[("neutral", 0.0)]
+    rows = []
+    for (inp, wd), r in t.iterrows():
+        if (inp, wd) == ("neutral", 0.0):
+            continue
+        diff = r["val acc [%]"] - base["val acc [%]"]
+        noise = 2 * np.sqrt(r["std over seeds [pp]"] ** 2 / r["seeds"] + base["std over seeds [pp]"] ** 2 / base["seeds"])
+        rows.append((inp, wd, diff, noise))
+    best = max(rows, key=lambda x: x[2])
+    clear = [(i, w, d, n) for i, w, d, n in rows if d > n]
+    seconds = record.get("provenance", {}).get("seconds")
+    head = (f"Today's classifier input (neutral, no decay) reaches {base['val acc [%]']:.2f} % "
+            f"(± {base['std over seeds [pp]']:.2f} pp over {int(base['seeds'])} data orders). The best variant, "
+            f"{best[0]} input with decay {best[1]:g}, differs by {best[2]:+.2f} pp (noise {best[3]:.2f} pp). ")
+    if clear:
+        verdict = ("By the rule, better than today's by more than the noise: " +
+                   "; ".join(f"{i} input, decay {w:g} ({d:+.2f} pp, noise {n:.2f})" for i, w, d, n in clear) + ".")
+    else:
+        verdict = "By the rule, no variant is better than today's by more than the noise."
+    when = f" (probe finished {record['provenance']['finished'][:10]}" + \
+        (f", {seconds / 60:.0f} min on {record['provenance']['device']})" if seconds else ")")
+    return head + verdict + when

@@ -28,7 +28,7 @@ from typing import Callable
 import pandas as pd
 
 from .config import Config
-from .experiments import load, run_or_load_many
+from .experiments import add_test_numbers, has_test_numbers, load, run_or_load_many
 from .train import STACKABLE, resolve_device
 
 PROFILES = ("smoke", "cpu", "short", "paper")
@@ -167,11 +167,16 @@ def _cells(artifact: str, profile: str) -> list[tuple[Config, list[Config]]]:
     return [(c, [p.apply(c, s) for s in seeds]) for c in ARTIFACTS[artifact]()]
 
 
+def _has_weights(result) -> bool:
+    return (result.path / "weights.safetensors").exists()
+
+
 def _finished(artifact: str, run: Config):
     """The stored result of ``run`` as ``artifact`` can use it (with its weights where the artifact
-    needs them, :data:`KEEP_WEIGHTS`), or None."""
+    needs them, :data:`KEEP_WEIGHTS`), or None. One without the test numbers a ``report_test`` run
+    asks for counts: :func:`run_artifact` evaluates them from its weights."""
     result = load(run)
-    if result is not None and artifact in KEEP_WEIGHTS and not (result.path / "weights.safetensors").exists():
+    if result is not None and artifact in KEEP_WEIGHTS and not _has_weights(result):
         return None  # cached by another artifact without its weights: this one needs them
     return result
 
@@ -291,6 +296,10 @@ def run_artifact(artifact: str, profile: str, *, device: str = "auto", force: bo
             break
     runs = [run for i, (_, cell_runs) in enumerate(_cells(artifact, profile)) if cells is None or i in cells
             for run in cell_runs]
+    for run in runs:  # the same run stored for another artifact (report_test is not in the run id)
+        if run.report_test and (stored := load(run)) is not None and not has_test_numbers(stored) \
+                and _has_weights(stored):
+            add_test_numbers(run, device=device)
     return sum(load(r) is not None for r in runs), len(runs)
 
 
@@ -389,17 +398,6 @@ def profile_mix(df: pd.DataFrame) -> str:
     """Which profiles the runs in ``df`` come from, most faithful first: "paper 3 runs, smoke 9 runs"."""
     counts = df["profile"].value_counts()
     return ", ".join(f"{p} {counts[p]} run{'s' if counts[p] > 1 else ''}" for p in by_fidelity(df["profile"]))
-
-
-def base_profile(df: pd.DataFrame) -> str:
-    """The least faithful profile among ``df``'s rows (a figure's unmarked points)."""
-    return by_fidelity(df["profile"])[-1]
-
-
-def profile_note(df: pd.DataFrame) -> str:
-    """For a figure's title: "smoke profile", or "smoke profile unless marked" when its rows mix
-    profiles (see :func:`ffcnn_lib.plotting.mark_profiles`)."""
-    return f"{base_profile(df)} profile" + (" unless marked" if df["profile"].nunique() > 1 else "")
 
 
 def describe(df: pd.DataFrame) -> str:

@@ -298,7 +298,7 @@ def _ff_step_fn(model: StackedFFCNN, include_first: bool, layerwise: bool = Fals
         ff_loss = torch.stack(losses[start:]).sum(0)  # excluded layers stay out of the graph
         if classifier:
             with torch.no_grad():
-                zs = model.activations(model.neutral(x))
+                zs = model.activations(model.for_classifier(x))
             logits = model.logits(zs).float()  # (B, R, 10)
             cls_loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(b, -1).mean(0)
             train_acc = (logits.argmax(-1) == y).float().mean(0)

@@ -105,12 +105,17 @@ def test_a_run_resumed_on_another_device_names_which_device_trained_which_epochs
 def test_device_segments_merge_on_the_same_device_and_void_after_a_restart():
     from types import SimpleNamespace
     from ffcnn_lib.experiments import device_summary, segments
-    a = [{"epochs": [1, 4], "device": "A", "seconds": 40.0}]
-    same = segments(SimpleNamespace(history=[{}] * 6, train_seconds=60.0, device="A"), a)
-    assert same == [{"epochs": [1, 6], "device": "A", "seconds": 60.0}] and device_summary(same) == "A"
+    a = [{"epochs": [1, 4], "device": "A", "precision": "fp32", "seconds": 40.0}]
+    same = segments(SimpleNamespace(history=[{}] * 6, train_seconds=60.0, device="A", precision="fp32"), a)
+    assert same == [{"epochs": [1, 6], "device": "A", "precision": "fp32", "seconds": 60.0}]
+    assert device_summary(same) == "A"
     # the resume point was lost: the run restarted from epoch 1, so the earlier segment is void
-    restarted = segments(SimpleNamespace(history=[{}] * 2, train_seconds=20.0, device="B"), a)
-    assert restarted == [{"epochs": [1, 2], "device": "B", "seconds": 20.0}]
+    restarted = segments(SimpleNamespace(history=[{}] * 2, train_seconds=20.0, device="B", precision="fp32"), a)
+    assert restarted == [{"epochs": [1, 2], "device": "B", "precision": "fp32", "seconds": 20.0}]
+    # a precision="auto" run resumed where the fast path trains in bf16: a segment of its own, said
+    bf16 = segments(SimpleNamespace(history=[{}] * 6, train_seconds=60.0, device="A", precision="bf16-autocast"), a)
+    assert len(bf16) == 2 and bf16[1]["precision"] == "bf16-autocast"
+    assert device_summary(bf16) == "A, fp32 for epochs 1-4; A, bf16-autocast for epochs 5-6"
 
 
 def test_bp_baseline_trains(results_root):

@@ -116,3 +116,16 @@ def test_add_then_normalize_is_the_convex_mix_at_rescaled_k():
     labels = torch.tensor([3, 8])
     added = (x + K * wave_images("set1")[labels].unsqueeze(1)) / (1 + K)
     torch.testing.assert_close(enc.overlay(x, labels), added)
+
+
+def test_the_classifier_sees_the_image_without_a_label_by_default_and_the_neutral_input_on_request():
+    # Chapter 14's decision of 2026-12-02: (1 - K) x, the label-free part of every overlay
+    from ffcnn_lib.config import Config
+    x = torch.rand(3, 1, 28, 28)
+    enc = Config(filters=4, kernel=3).label_encoder()
+    assert enc.classifier_input == "image" and torch.allclose(enc.for_classifier(x), 0.65 * x)
+    old = Config(filters=4, kernel=3, classifier_input="neutral").label_encoder()
+    assert torch.allclose(old.for_classifier(x), old.neutral(x))
+    assert torch.equal(Config(filters=4, kernel=3, classifier_input="raw").label_encoder().for_classifier(x), x)
+    with pytest.raises(ValueError, match="allowed: image, neutral, raw"):
+        Config(classifier_input="label")

@@ -271,3 +271,16 @@ def test_ink_share_measures_how_much_cam_mass_lies_on_the_digit():
     assert rows["combined"]["images"] == 4 and rows["combined"]["ink_area"] == pytest.approx(32 / 784)
     assert rows["layer2"]["beneficial_on_ink"] == pytest.approx(1.0)  # all the vote sits on the ink
     assert rows["layer3"]["beneficial_on_ink"] == 0.0  # no weights, no mass
+
+
+def test_stacked_networks_feed_their_classifier_what_each_network_alone_would():
+    from ffcnn_lib.config import Config
+    from ffcnn_lib.model import StackedFFCNN
+    for kind in ("image", "neutral", "raw"):
+        cs = [Config(filters=(2, 2), kernel=3, K=k, classifier_input=kind) for k in (0.2, 0.5)]
+        encs = [c.label_encoder() for c in cs]
+        stack = StackedFFCNN([c.network() for c in cs], encs)
+        x = torch.rand(4, 1, 28, 28)
+        both = stack.for_classifier(x.unsqueeze(1).expand(4, 2, 1, 28, 28))
+        for r, e in enumerate(encs):
+            assert torch.allclose(both[:, r], e.for_classifier(x))

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# GPU work for the device machine (see README, "GPU sessions"). From the repo root:
+# GPU work for the device machine (maintainers' notes: tools/README.md). From the repo root:
 #
 #   bash tools/gpu_session.sh next [OPTIONS]      # the next unfinished stages of the plan, within 9.5 minutes
-#   bash tools/gpu_session.sh --plan [OPTIONS]    # what is left, with estimated GPU minutes (no $OUT needed)
+#   bash tools/gpu_session.sh --plan [OPTIONS]    # what is left, in GPU minutes per stage and run (no $OUT needed)
 #
 # The plan and its options (--only, --skip, --profile, --seconds): python -m ffcnn_lib.gpu_plan --help.
 # Single stages by hand:
@@ -11,12 +11,15 @@
 #   bash tools/gpu_session.sh sweep PROFILE ARTIFACT... [-- BUDGET_S]   # e.g. sweep paper bp cam
 #
 # (DEVICE=cpu runs the training stages on a CPU, FFCNN_RESULTS another result root: to try it out.)
-# Training stops at an epoch boundary with a checkpoint; run again, carrying the checkpoints, to go on:
-# `next` keeps them in results/checkpoints/gpu (carry that), the single stages in results/checkpoints.
+# Training stops at an epoch boundary. `next` leaves the resume point of an unfinished run in
+# results/partial/gpu/ (committed: it travels with the working tree, nothing to carry); the single
+# stages leave checkpoints in results/checkpoints (carry that to resume them).
 # What it made lands in $OUT as at most 8 files (the device's limits: 16 MiB each, 64 MiB together):
-#   results.tgz        new or changed files under results/runs, results/partial, results/benchmarks
-#   ckpt.tgz.part-*    the checkpoints (resume points) this call wrote, split
-#   ckpt-gone.txt      checkpoints that came with the call and are gone (their runs finished), one a line
+#   results.tgz.part-*   new or changed files under results/runs, results/partial, results/benchmarks
+#                        (the resume points apart), split
+#   resume.tar.part-*    the resume points (results/partial/gpu/*.resume.gz) this call wrote, split (and the
+#                        single stages' checkpoints, results/checkpoints/*.pt)
+#   resume-gone.txt      resume points that came with the call and are gone (their runs finished), one a line
 # At home, `bash tools/import_gpu_results.sh FILES_AT` unpacks them into results/.
 set -euo pipefail
 export GPU_SESSION_T0=${GPU_SESSION_T0:-$(date +%s.%N)}
@@ -31,7 +34,7 @@ esac
 : "${OUT:?set OUT to the folder whose files come back (the device tool sets it)}"
 results=${FFCNN_RESULTS:-results}
 marker=$(mktemp)
-carried=$(cd "$results" 2>/dev/null && find checkpoints -name '*.pt' 2>/dev/null || true)
+carried=$(cd "$results" 2>/dev/null && find partial/gpu checkpoints \( -name '*.resume.gz' -o -name '*.pt' \) 2>/dev/null || true)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || true
 case $stage in
   next)
@@ -58,16 +61,20 @@ esac
 # Names in the archives start with results/, whatever the result root.
 mkdir -p "$results" && cd "$results"
 mkdir -p runs partial benchmarks checkpoints
-find runs partial benchmarks -type f -newer "$marker" -print0 \
-  | tar czf "$OUT/results.tgz" --null -T - --transform 's,^,results/,'
-rm -f "$OUT"/ckpt.tgz.part-* "$OUT/ckpt-gone.txt"
-# only checkpoints written in this call: one carried unchanged is still at home (and may be newer there)
-find checkpoints -name '*.pt' -newer "$marker" -print0 >"$marker.ckpt"
-if [ -s "$marker.ckpt" ]; then
-  tar czf - --null -T "$marker.ckpt" --transform 's,^,results/,' | split -b 15M - "$OUT/ckpt.tgz.part-"
+rm -f "$OUT"/results.tgz* "$OUT"/resume.tar.part-* "$OUT/resume-gone.txt"
+find runs partial benchmarks -type f -newer "$marker" ! -path 'partial/gpu/*' -print0 \
+  | tar czf - --null -T - --transform 's,^,results/,' | split -b 15M - "$OUT/results.tgz.part-"
+# only resume points written in this call: one that came unchanged is still at home (and may be newer there);
+# with them the checkpoints of the single stages (results/checkpoints/*.pt; `next`'s scratch ones are packed
+# into results/partial/gpu by gpu_plan itself)
+{ find partial/gpu -name '*.resume.gz' -newer "$marker" -print0 2>/dev/null
+  find checkpoints -maxdepth 1 -name '*.pt' -newer "$marker" -print0; } >"$marker.resume" || true
+if [ -s "$marker.resume" ]; then
+  tar cf - --null -T "$marker.resume" --transform 's,^,results/,' | split -b 15M - "$OUT/resume.tar.part-"
 fi
 for f in $carried; do
-  [ -e "$f" ] || echo "$f" >>"$OUT/ckpt-gone.txt"
+  [ -e "$f" ] || echo "$f" >>"$OUT/resume-gone.txt"
 done
+rm -f "$marker" "$marker.resume"
 ls -l "$OUT"
-tar tzf "$OUT/results.tgz" | sed 's|/[^/]*$||' | sort | uniq -c
+cat "$OUT"/results.tgz.part-* | tar tzf - | sed 's|/[^/]*$||' | sort | uniq -c

@@ -1,36 +1,44 @@
 #!/usr/bin/env bash
 # Unpack what tools/gpu_session.sh left in a device call's $OUT (the device tool's files_at) into
-# results/ ($FFCNN_RESULTS if set): new run folders, partial records and benchmark records, and
-# the checkpoints to resume from (carry results/checkpoints/gpu in the next call of `next`). Checkpoints
-# the call finished (ckpt-gone.txt) are removed; finished runs supersede partial records (and the
-# CPU campaign's resume points in results/partial/).
+# results/ ($FFCNN_RESULTS if set): new run folders, partial records, benchmark records, and the
+# resume points of unfinished runs (results/partial/gpu/: commit them, the next call of `next`
+# finds them in the working tree). Resume points the call finished (resume-gone.txt) are removed;
+# finished runs supersede partial records, resume points and checkpoints of the same run (the CPU
+# campaign's in results/partial/ too). Maintainers' notes: tools/README.md.
 set -euo pipefail
 src=${1:?usage: tools/import_gpu_results.sh FILES_AT}
 src=$(cd "$src" && pwd)
 cd "$(dirname "$0")/.."
 root=${FFCNN_RESULTS:-results}
 mkdir -p "$root"
-if [ -f "$src/results.tgz" ]; then
+if compgen -G "$src/results.tgz.part-*" >/dev/null; then
+  cat "$src"/results.tgz.part-* | tar xzf - -C "$root" --strip-components=1
+  cat "$src"/results.tgz.part-* | tar tzf -
+elif [ -f "$src/results.tgz" ]; then  # a call before the archives were split
   tar xzf "$src/results.tgz" -C "$root" --strip-components=1
   tar tzf "$src/results.tgz"
 fi
-if compgen -G "$src/ckpt.tgz.part-*" >/dev/null; then
-  cat "$src"/ckpt.tgz.part-* | tar xzf - -C "$root" --strip-components=1
-  cat "$src"/ckpt.tgz.part-* | tar tzvf -
+if compgen -G "$src/resume.tar.part-*" >/dev/null; then
+  cat "$src"/resume.tar.part-* | tar xf - -C "$root" --strip-components=1
+  cat "$src"/resume.tar.part-* | tar tvf -
 fi
-if [ -f "$src/ckpt-gone.txt" ]; then
+if compgen -G "$src/ckpt.tgz.part-*" >/dev/null; then  # a call before resume points were committed
+  cat "$src"/ckpt.tgz.part-* | tar xzf - -C "$root" --strip-components=1
+fi
+for gone in "$src/resume-gone.txt" "$src/ckpt-gone.txt"; do
+  [ -f "$gone" ] || continue
   while read -r name; do
     case $name in
       *..*|"") ;;
-      checkpoints/*.pt) rm -f "$root/$name" ;;  # paths under the result root only
+      partial/gpu/*.resume.gz|checkpoints/*.pt) rm -f "$root/$name" ;;  # paths under the result root only
     esac
-  done <"$src/ckpt-gone.txt"
-fi
+  done <"$gone"
+done
 for summary in "$root"/runs/*/summary.json; do
   [ -e "$summary" ] || continue
   id=$(basename "$(dirname "$summary")")
   rm -f "$root/partial/$id.json" "$root/partial/$id.metrics.csv" "$root/partial/$id.pt" "$root/checkpoints/$id.pt" \
-    "$root/checkpoints/gpu/$id.pt"
+    "$root/checkpoints/gpu/$id.pt" "$root/partial/gpu/$id.resume.gz"
 done
 if [ -z "${FFCNN_RESULTS:-}" ]; then
   git status --short results | head -40

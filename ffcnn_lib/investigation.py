@@ -1,0 +1,154 @@
+"""Why FF 16x5x5 sits half a point below the paper (issue #16), and whether CPU bf16 can stand
+beside fp32 (issue #17): the runs that answer it, compared on validation only.
+
+The runs are cells of the CPU campaign (:data:`ffcnn_lib.campaign.CELLS`): the seed-0 FF 16x5x5
+run at the paper's settings under our defaults (Loewe's init, fp32 on the machine that trained
+it), the same run in bf16 (the *twin*), and the same network with PyTorch's default init and with
+a fan-in-scaled init. Each changes one thing, so each comparison reads one choice. A run still
+training shows its curve so far and takes no part in a decision.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import campaign, sweeps
+from .config import Config
+from .experiments import load
+
+
+def _cell(name: str) -> Config:
+    return next(c for c in campaign.CELLS if c.name == name).config()
+
+
+# The stored seed-0 FF 16x5x5 run at the paper's settings: Loewe's init, the neutral classifier
+# input (both our defaults when it was trained), fp32 on the AVX2 machine. Since the classifier
+# decision of 2026-12-02 it is no longer the cell's paper-settings run, but it is the reference of
+# every comparison here, and the network that chapters 05 and 07 analyse.
+BASE: Config = sweeps.ARTIFACTS["cam"]()[0].replace(classifier_input="neutral", init="loewe")
+
+# The runs of the comparison: label -> config (each the campaign cell that trains it).
+INIT_RUNS = {
+    "Loewe N(0, 1/C_out) (our default), fp32": BASE,
+    "Loewe N(0, 1/C_out), bf16 twin": _cell("FF 16x5x5, bf16 twin (issue 17)"),
+    "PyTorch default": _cell("FF 16x5x5, PyTorch init (issue 16)"),
+    "fan-in N(0, 1/(C_in k^2))": _cell("FF 16x5x5, fan-in init (issue 16)"),
+}
+TWIN = ("Loewe N(0, 1/C_out) (our default), fp32", "Loewe N(0, 1/C_out), bf16 twin")
+LATE = 30  # epochs at the end over which a run's own swing is measured
+
+
+def metrics_of(config: Config, root: Path | None = None) -> tuple[pd.DataFrame | None, str, dict]:
+    """Per-epoch metrics of a run, its status and its provenance (finished or partial)."""
+    result = load(config, root)
+    if result is not None:
+        return result.metrics, "finished", result.summary["provenance"]
+    progress = campaign._progress(config, root)
+    if progress is None:
+        return None, "not started", {}
+    return progress[0], "partial", progress[1].get("provenance", {})
+
+
+def runs_table(runs: dict[str, Config] = INIT_RUNS, root: Path | None = None) -> pd.DataFrame:
+    """One row per run: status, epochs, precision, last-epoch validation accuracy (linear,
+    goodness) and the mean and swing (std) of the linear one over its last :data:`LATE` epochs,
+    and each FF layer's discrimination in the last epoch. Percent."""
+    rows = []
+    for label, config in runs.items():
+        m, status, prov = metrics_of(config, root)
+        row = {"run": label, "status": status, "epochs": 0 if m is None else len(m),
+               "precision": prov.get("precision", "")}
+        if m is not None and len(m):
+            late = 100 * m["val_acc_linear"].iloc[-LATE:]
+            good = m["val_acc_goodness"].dropna() if "val_acc_goodness" in m else pd.Series(dtype=float)
+            row.update({"val linear, last epoch [%]": 100 * m["val_acc_linear"].iloc[-1],
+                        f"val linear, mean of last {LATE} [%]": late.mean(),
+                        f"val linear, std of last {LATE} [pp]": late.std(ddof=1),
+                        "val goodness, last measured [%]": 100 * good.iloc[-1] if len(good) else math.nan,
+                        **{f"layer {c[-1]} discrimination [%]": 100 * m[c].iloc[-1]
+                           for c in m.columns if c.startswith("disc_acc_layer")}})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def curves(runs: dict[str, Config] = INIT_RUNS, root: Path | None = None) -> pd.DataFrame:
+    """Long form, for plots: run, epoch, val_acc_linear, val_acc_goodness, disc_acc_layer*."""
+    frames = []
+    for label, config in runs.items():
+        m, status, _ = metrics_of(config, root)
+        if m is not None and len(m):
+            cols = ["epoch", "val_acc_linear", "val_acc_goodness"] + [c for c in m if c.startswith("disc_acc_layer")]
+            frames.append(m[[c for c in cols if c in m]].assign(run=label, status=status))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def twin_verdict(fp32: pd.DataFrame | None, bf16: pd.DataFrame | None, seed_std_pp: float | None = None,
+                 epochs: int = 200) -> dict:
+    """Does the bf16 run match the fp32 one? Compares the last epoch's validation accuracy (linear)
+    and the mean absolute gap of the two curves, against the seed spread where three seeds of the
+    cell exist (``seed_std_pp``; two runs of different seeds differ by sqrt(2) of it), else against
+    the runs' own late swing (the std of the last :data:`LATE` epochs), said as such.
+
+    Verdict: "pending (n of 200 epochs)" until both runs finished; then "matches" if the last-epoch
+    gap is within 2·sqrt(2)·spread, else "differs"."""
+    if fp32 is None or bf16 is None or not len(bf16):
+        return {"verdict": "not started", "epochs": 0}
+    n = min(len(fp32), len(bf16))
+    a, b = 100 * fp32["val_acc_linear"].iloc[:n].to_numpy(), 100 * bf16["val_acc_linear"].iloc[:n].to_numpy()
+    out = {"epochs": n, "mean_abs_gap_pp": float(np.mean(np.abs(a - b))),
+           "gap_last_pp": float(b[-1] - a[-1])}
+    if seed_std_pp is not None:
+        spread, what = seed_std_pp, "the seed-to-seed std of the cell"
+    else:
+        spread = float(np.std(a[-LATE:], ddof=1)) if n >= LATE else math.nan
+        what = f"the fp32 run's own swing over its last {LATE} epochs (no seed spread yet)"
+    out.update(spread_pp=spread, spread_from=what, tolerance_pp=2 * math.sqrt(2) * spread)
+    if len(bf16) < epochs or len(fp32) < epochs:
+        out["verdict"] = f"pending ({len(bf16)} of {epochs} epochs in bf16)"
+    else:
+        out["verdict"] = "matches" if abs(out["gap_last_pp"]) <= out["tolerance_pp"] else "differs"
+    return out
+
+
+FIRST_LAYER_RUNS = {
+    "layer 1 excluded (the paper's Sec. 2.2), as stored": BASE,
+    "layer 1 in the loss (Fig. 9's cell at 16 filters), decided defaults": _cell("FF 16x5x5, layer 1 in the loss (issue 16)"),
+}
+
+
+def init_decision_text(runs: pd.DataFrame) -> str:
+    """Where the init decision stands, computed from :func:`runs_table`: pending while a run
+    trains; once all have finished, each alternative's last-epoch and late-mean validation
+    accuracy against Loewe's (fp32), beside the late swing (one seed each: indicative)."""
+    alt = runs[runs["run"].isin(["PyTorch default", "fan-in N(0, 1/(C_in k^2))"])]
+    if (alt["status"] != "finished").any():
+        where = "; ".join(f"{r['run']}: {r['status']}, {r['epochs']} of 200 epochs" for _, r in alt.iterrows())
+        return (f"**Pending.** The decision waits for both alternatives to finish ({where}); until then our "
+                f"default stays Loewe's and the FF cells of the campaign that it could retire wait "
+                f"(`campaign.DECIDED['init']` is False).")
+    t = runs.set_index("run")
+    ref = t.loc["Loewe N(0, 1/C_out) (our default), fp32"]
+    late = f"val linear, mean of last {LATE} [%]"
+    parts = [f"{name}: linear {r['val linear, last epoch [%]']:.2f} % ({r['val linear, last epoch [%]'] - ref['val linear, last epoch [%]']:+.2f} pp; "
+             f"mean of the last {LATE} epochs {r[late] - ref[late]:+.2f} pp), goodness "
+             f"{r['val goodness, last measured [%]']:.2f} % ({r['val goodness, last measured [%]'] - ref['val goodness, last measured [%]']:+.2f} pp)"
+             for name, r in t.loc[alt["run"]].iterrows()]
+    return ("All three have finished (one seed each, so indicative). Against Loewe's: " + "; ".join(parts) +
+            f". The runs' own late swing is {ref[f'val linear, std of last {LATE} [pp]']:.2f} pp (std of Loewe's last "
+            f"{LATE} epochs).")
+
+
+def twin_text(v: dict) -> str:
+    """The twin's verdict as a sentence (see :func:`twin_verdict`)."""
+    if v["verdict"] == "not started":
+        return "The twin has not started."
+    text = (f"Over the {v['epochs']} epochs both have, the bf16 curve lies {v['mean_abs_gap_pp']:.2f} pp from the fp32 "
+            f"one on average (absolute), and {v['gap_last_pp']:+.2f} pp at epoch {v['epochs']}. ")
+    if v["verdict"].startswith("pending"):
+        return text + (f"**Verdict: {v['verdict']}**; early epochs swing by points from one to the next, so only "
+                       "the finished pair is judged.")
+    return text + (f"**Verdict: {v['verdict']}** (tolerance {v['tolerance_pp']:.2f} pp = 2·√2 × {v['spread_pp']:.2f} pp, "
+                   f"{v['spread_from']}).")

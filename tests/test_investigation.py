@@ -1,0 +1,72 @@
+"""Issue #16's diagnostics and comparisons, on constructed data (no training)."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ffcnn_lib import diagnostics, investigation, probe
+
+
+def _curve(values):
+    return pd.DataFrame({"epoch": np.arange(1, len(values) + 1), "val_acc_linear": np.asarray(values) / 100})
+
+
+def test_twin_verdict_waits_for_both_runs_then_compares_the_last_epoch_with_the_spread():
+    rng = np.random.default_rng(0)
+    fp32 = _curve(97.6 + 0.1 * rng.standard_normal(200))
+    assert investigation.twin_verdict(fp32, None)["verdict"] == "not started"
+    assert investigation.twin_verdict(fp32, fp32.iloc[:50])["verdict"] == "pending (50 of 200 epochs in bf16)"
+    same = investigation.twin_verdict(fp32, _curve(100 * fp32["val_acc_linear"] + 0.05))
+    assert same["verdict"] == "matches" and "own swing" in same["spread_from"]
+    off = investigation.twin_verdict(fp32, _curve(100 * fp32["val_acc_linear"] - 1.0))
+    assert off["verdict"] == "differs" and off["gap_last_pp"] == pytest.approx(-1.0)
+    # with a seed spread, the tolerance is 2 sqrt(2) of it: a 1 pp gap passes a 0.4 pp spread
+    assert investigation.twin_verdict(fp32, _curve(100 * fp32["val_acc_linear"] - 1.0),
+                                      seed_std_pp=0.4)["verdict"] == "matches"
+
+
+def test_goodness_margins_rank_labels_per_layer_and_summed():
+    # 4 images, 10 labels, 3 layers; theta 100 each. Layer 2 ranks the true label first for all,
+    # layer 3 for half; the sum (layers 2..3) for all.
+    y = torch.tensor([0, 1, 2, 3])
+    g = torch.full((4, 10, 3), 100.0)
+    g[torch.arange(4), y, 1] = 110.0
+    g[torch.arange(4), y, 2] = torch.tensor([105.0, 105.0, 95.0, 95.0])
+    df = diagnostics.goodness_margins(g, y, [100.0, 100.0, 100.0]).set_index("layer")
+    assert df.loc["layer 2", "true beats every wrong label [%]"] == 100
+    assert df.loc["layer 3", "true beats every wrong label [%]"] == 50
+    assert df.loc["layer 2", "true label: (g - θ)/θ, median [%]"] == pytest.approx(10.0)
+    assert df.loc["layers 2..N summed (goodness inference)", "θ"] == 200
+    assert df.loc["layers 2..N summed (goodness inference)", "true beats every wrong label [%]"] == 100
+
+
+def test_still_rising_fits_the_slope_of_the_last_epochs():
+    m = pd.DataFrame({"epoch": np.arange(1, 201), "val_acc_goodness": np.nan})
+    m.loc[m["epoch"] % 10 == 0, "val_acc_goodness"] = 0.80 + 0.001 * m["epoch"] / 10  # +0.1 pp per 10 epochs
+    out = diagnostics.still_rising(m)
+    assert out["slope_pp_per_10_epochs"] == pytest.approx(0.1) and out["points"] == 5
+
+
+def test_the_classifier_probe_trains_one_classifier_per_decay_and_seed_on_a_separable_problem():
+    torch.manual_seed(0)
+    w = torch.randn(10, 20)
+    x = torch.randn(600, 20)
+    y = (x @ w.T).argmax(1)
+    rows = probe.train_classifiers(x[:500], y[:500], x[500:], y[500:], (0.0, 1e-3), (0, 1), epochs=10, lr=0.05,
+                                  batch_size=50)
+    assert len(rows) == 4 and {r["weight_decay"] for r in rows} == {0.0, 1e-3}
+    assert all(r["val_acc"] > 0.7 for r in rows)
+    table = probe.probe_table(pd.DataFrame([{**r, "input": "raw"} for r in rows]))
+    assert list(table["seeds"]) == [2, 2] and not math.isnan(table["std over seeds [pp]"].iloc[0])
+
+
+def test_classifier_inputs_are_the_neutral_overlay_the_image_alone_or_the_raw_image():
+    x = torch.rand(2, 1, 28, 28)
+    keep, patterns = torch.full((28, 28), 0.65), torch.rand(10, 28, 28)
+    assert torch.equal(probe.classifier_inputs("raw", x, keep, patterns), x)
+    assert torch.allclose(probe.classifier_inputs("image", x, keep, patterns), 0.65 * x)
+    assert torch.allclose(probe.classifier_inputs("neutral", x, keep, patterns), 0.65 * x + patterns.mean(0))
+    with pytest.raises(ValueError, match="allowed: neutral, image, raw"):
+        probe.classifier_inputs("label", x, keep, patterns)
