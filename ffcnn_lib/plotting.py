@@ -99,7 +99,7 @@ def narrow() -> tuple[str, ...]:
     """Profiles whose networks are narrower than the paper's (``report.NARROW``)."""
     from . import report
 
-    return tuple(getattr(report, "NARROW", ("smoke", "cpu")))
+    return tuple(report.NARROW)
 
 
 def profile_settings(name: str) -> str:
@@ -331,10 +331,7 @@ def lead(artifact: str, df: pd.DataFrame, profile: str = "auto", *, artifacts: t
         lines = []
         if b is None:
             lines.append(report.paper_settings(a, part[a]))
-            progress = getattr(campaign, "progress_text", None)
-            mine = [c for c in getattr(campaign, "CELLS", [])
-                    if c.artifact == a or a in getattr(c, "also", ())]  # progress_text fails without any
-            text = progress(a) if progress is not None and mine else ""
+            text = campaign.progress_text(a)
             if text:
                 lines.append(text)
             shown = evidence(part[a], profile)
@@ -497,15 +494,10 @@ def summarize(df: pd.DataFrame, by: list[str], metrics: list[str], digits: int =
 
 
 def compare(df: pd.DataFrame, artifact: str, profile: str = "auto") -> pd.DataFrame:
-    """``report.compare`` with narrow-profile rows blanked unless the build is narrow
-    (``show_narrow``, where report.compare takes it)."""
+    """``report.compare`` with narrow-profile rows blanked unless the build is narrow."""
     from . import report
 
-    import inspect
-
-    if "show_narrow" in inspect.signature(report.compare).parameters:
-        return report.compare(df, artifact, show_narrow=profile in narrow())
-    return report.compare(df, artifact)  # :func:`comparison` blanks the narrow rows itself
+    return report.compare(df, artifact, show_narrow=profile in narrow())
 
 
 def comparison(cmp: pd.DataFrame, profile: str = "auto", *, source: bool = False):

@@ -100,7 +100,8 @@ CHOICES: dict[str, dict] = {
 }
 
 
-DECIDED_FROM = {"init": "torch", "padding": "same", "input_norm": False}  # the defaults choices16 was run against
+# the defaults choices and choices16 were run against (the neutral classifier input until 2026-12-02)
+DECIDED_FROM = {"init": "torch", "padding": "same", "input_norm": False, "classifier_input": "neutral"}
 CHOICES16 = ("earlier defaults (PyTorch init, same padding, waves of 2/4/6 cycles)", "Loewe's initialization (N(0, 1/C_out), zero bias)",
              "valid padding", "input divided by its RMS (Loewe's code)")
 
@@ -139,8 +140,8 @@ ARTIFACTS: dict[str, Callable[[], list[Config]]] = {
     "choices16": lambda: [_ff(16, 5, **{**DECIDED_FROM, **CHOICES[name]}, tags=(name,)) for name in CHOICES16],
     # The next step of that decision: valid padding also won there (against PyTorch's init); it
     # becomes a default only if it wins on top of Loewe's initialization as well.
-    "choices16_next": lambda: [_ff(16, 5, tags=("our defaults (Loewe's init, same padding)",)),
-                               _ff(16, 5, padding="valid", tags=("valid padding",))],
+    "choices16_next": lambda: [_ff(16, 5, classifier_input="neutral", tags=("our defaults (Loewe's init, same padding)",)),
+                               _ff(16, 5, padding="valid", classifier_input="neutral", tags=("valid padding",))],
 }
 # Artifacts whose figures need the trained network, not only its numbers.
 KEEP_WEIGHTS = {"cam", "headline"}

@@ -222,8 +222,13 @@ def text_units(html: str) -> list[tuple[str, str]]:
     return parser.units
 
 
+# A number with a unit of time, size, speed or a difference is not an accuracy ("2.8 h", "4.8 h per run").
+UNIT = re.compile(r"\s*(?:h|min|s|ms|MiB|MB|GB|GPU|TFLOP|GFLOP|pp|x)\b")
+
+
 def _numbers(text: str) -> list[str]:
-    return [m.group(1) for m in NUMBER.finditer(text) if not text[:m.start()].rstrip().endswith("\u00b1")]
+    return [m.group(1) for m in NUMBER.finditer(text) if not text[:m.start()].rstrip().endswith("\u00b1")
+            and not UNIT.match(text, m.end())]
 
 
 def scan_html(html: str, smoke: SmokeIndex, reported: list[float]) -> list[str]:
@@ -332,7 +337,8 @@ const done = arguments[arguments.length - 1];
                       (scroller ? `which the reader must scroll sideways (${name(scroller)})` : 'spilling out of it'));
         break;
       }
-      if (a === column) break;
+      // A cell tagged full-width spans the margin on purpose (Jupyter Book): its own box is its column.
+      if (a === column || a.classList.contains('tag_full-width')) break;
     }
   });
   const text = document.body.innerText;

@@ -79,3 +79,12 @@ def test_toc_pages(tmp_path):
 def test_reported_values_read():
     values = bc.reported_values()
     assert 99.20 in values and all(0 < v <= 100 for v in values)
+
+
+def test_hours_and_other_units_are_not_read_as_accuracies():
+    from browser_check import SmokeIndex, scan_html
+    smoke = SmokeIndex.from_values({"run-a": [0.028]})
+    page = "<table><tr><td>16 filters 5x5</td><td>98.16</td><td>about 1.0 h on amx, 2.8 h on avx2</td></tr></table>"
+    assert scan_html(page, smoke, [98.16]) == []
+    shown = "<table><tr><td>16 filters 5x5</td><td>98.16</td><td>2.80</td></tr></table>"
+    assert scan_html(shown, smoke, [98.16])  # the same number as an accuracy still fails
