@@ -189,7 +189,9 @@ def _campaign(args: argparse.Namespace) -> int:
         # This machine's plan: priority order, among the cells it can finish within a few runs
         # (measuring the steps of cells not timed on this kind of CPU yet, before any worker starts).
         t0 = time.perf_counter()
-        picked = campaign.planned(budget_s, args.workers, measure=True)
+        # --measure: every cell the plan could take; a training call: the first few (the rest are scaled)
+        picked = campaign.planned(budget_s, args.workers, measure=True,
+                                  max_measure=len(campaign.CELLS) if args.measure else 4)
         args.budget_minutes -= (time.perf_counter() - t0) / 60  # measuring is part of the budget
         if args.budget_minutes <= 0:
             raise ValueError("measuring the plan's cells took the whole budget; rerun with a larger --budget-minutes")

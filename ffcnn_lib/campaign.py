@@ -286,9 +286,9 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
 
 
 def planned(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, root: Path | None = None,
-            measure: bool = True) -> list[int]:
+            measure: bool = True, max_measure: int = 4) -> list[int]:
     """Numbers (in :data:`CELLS`) of the cells this machine trains, in the order it takes them."""
-    df = plan(budget_s, workers, root=root, measure=measure).reset_index(names="n")
+    df = plan(budget_s, workers, root=root, measure=measure, max_measure=max_measure).reset_index(names="n")
     return df.dropna(subset=["order"]).sort_values("order")["n"].astype(int).tolist()
 
 

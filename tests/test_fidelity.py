@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from ffcnn_lib import report, sweeps
+from ffcnn_lib import claims, report, sweeps
 from ffcnn_lib.experiments import load
 
 CONFUSION = (np.eye(10, dtype=int) * 90 + 1).tolist()
@@ -99,19 +99,19 @@ def test_describe_and_caption_of_a_mixed_table(cache):
 
 def test_claims_compare_cells_of_one_profile_only(cache):
     df = sweeps.collect("table1", "auto", train_missing=False)
-    assert report.claims_for("table1", df).iloc[0]["verdict"] == "no evidence yet"  # published: smoke says nothing
-    claim = report.claims_for("table1", df, show_narrow=True).iloc[0]
+    assert claims.claims_for("table1", df).iloc[0]["verdict"] == "no evidence yet"  # published: smoke says nothing
+    claim = claims.claims_for("table1", df, show_narrow=True).iloc[0]
     assert claim["profile"] == "smoke"  # the one profile with a run of every cell
     assert claim["verdict"].startswith("not tested (smoke profile")
     assert "on the smoke runs of all 3 cells" in claim["evidence"]
     # without a smoke run of the paper cell no single profile covers all three cells
     for _, run in sweeps.configs("table1", "smoke")[:1]:
         _remove(cache, run)
-    claim = report.claims_for("table1", df, show_narrow=True).iloc[0]
+    claim = claims.claims_for("table1", df, show_narrow=True).iloc[0]
     assert claim["verdict"] == "not tested (mixed profiles)" and claim["profile"] == "mixed"
     # a synthetic mixed table without cell numbers cannot be checked either
     mixed = df.drop(columns="cell")
-    assert report.check_claims({"table1": mixed}, None).set_index("claim").loc[
+    assert claims.check_claims({"table1": mixed}, None).set_index("claim").loc[
         "Goodness inference beats the linear classifier (Table 1)", "verdict"] == "not tested (mixed profiles)"
 
 
@@ -120,9 +120,9 @@ def test_a_claim_reads_only_the_cells_it_needs(cache):
     # claim reads only the BP cells, all smoke, so it is checked on them without a detour.
     assert sweeps.cell_profiles("fig3a") == ["smoke"] * 3 + ["paper"] + ["smoke"] * 4
     df = sweeps.collect("fig3a", "auto", train_missing=False)
-    claims = report.claims_for("fig3a", df, show_narrow=True)
-    ff = claims.loc["FF accuracy rises monotonically with the filters per layer (Fig. 3A)"]
-    bp = claims.loc["BP accuracy falls slightly with the filters per layer (Fig. 3A)"]
+    table = claims.claims_for("fig3a", df, show_narrow=True)
+    ff = table.loc["FF accuracy rises monotonically with the filters per layer (Fig. 3A)"]
+    bp = table.loc["BP accuracy falls slightly with the filters per layer (Fig. 3A)"]
     assert ff["profile"] == "smoke" and "on the smoke runs of all 4 cells" in ff["evidence"]
     assert bp["profile"] == "smoke" and "mix profiles" not in bp["evidence"]
 
@@ -226,11 +226,11 @@ def test_bp_saturation_names_the_first_perfect_epoch_and_the_peak_against_the_la
 
 def test_a_claim_without_paper_runs_of_every_cell_says_what_the_paper_runs_so_far_read(cache):
     claim = "Max pooling lowers accuracy (Table 3)"
-    assert "so far" not in report.claims_for("table3", sweeps.collect("table3", "auto", train_missing=False)).loc[
+    assert "so far" not in claims.claims_for("table3", sweeps.collect("table3", "auto", train_missing=False)).loc[
         claim, "evidence"]
     _fake(cache, _paper_run("table3", 2), 0.976)   # 16x5x5
     _fake(cache, _paper_run("table3", 3), 0.973)   # 16x5x5 + max pooling
-    row = report.claims_for("table3", sweeps.collect("table3", "auto", train_missing=False)).loc[claim]
+    row = claims.claims_for("table3", sweeps.collect("table3", "auto", train_missing=False)).loc[claim]
     assert row["verdict"] == "no evidence yet"  # a partial reading is never a verdict
     # the fixture's 128x7x7 paper runs have no pooled partner yet: only the 16x5x5 pair is compared;
     # paper-profile evidence stays in the published table though the verdict rests on smoke runs

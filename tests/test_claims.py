@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ffcnn_lib import report
+from ffcnn_lib import claims
 
 KEYS = dict(K=0.35, label_set="set1", max_pool=False, include_first_layer=False)
 NOISE = (-0.0003, 0.0, 0.0003)  # three seeds, standard deviation 0.03 pp
@@ -25,7 +25,7 @@ def _runs(cells, profile="paper", seeds=3, artifact="x"):
 
 
 def _claims(results, **kw):
-    return report.check_claims(results, None, **kw).set_index("claim")
+    return claims.check_claims(results, None, **kw).set_index("claim")
 
 
 def _verdict(results, text, **kw):
@@ -33,7 +33,7 @@ def _verdict(results, text, **kw):
 
 
 def _claim(artifact, start):
-    return next(c.text for c in report.CLAIMS if c.artifact == artifact and c.text.startswith(start))
+    return next(c.text for c in claims.CLAIMS if c.artifact == artifact and c.text.startswith(start))
 
 
 # --- Fig. 3A, and the seed and profile rules every claim follows ---------------------------------
@@ -83,11 +83,11 @@ def test_one_seed_borrows_the_pooled_spread_else_the_binomial_noise():
     cells = [({"filters": "16-16-16"}, {"val_acc_goodness": 0.98}),
              ({"filters": "32-32-32"}, {"val_acc_goodness": 0.99})]
     df = _runs(cells, seeds=1)
-    est = report.arms(df, "cell", "val_acc_goodness", report._binomial("val_acc_goodness", 10_000))
+    est = claims.arms(df, "cell", "val_acc_goodness", claims._binomial("val_acc_goodness", 10_000))
     p = 0.98 + NOISE[0]
     assert est[0].se == pytest.approx(np.sqrt(p * (1 - p) / 10_000))
     both = pd.concat([df, _runs(cells, seeds=3).query("cell == 1").assign(cell=2)])
-    est = report.arms(both, "cell", "val_acc_goodness")
+    est = claims.arms(both, "cell", "val_acc_goodness")
     assert est[0].se == pytest.approx(0.0003)  # the spread of the three-seed cell, for one seed
 
 
@@ -155,10 +155,10 @@ def _peaked(best, gain=0.002):
 
 
 def test_fig5_confirms_the_paper_optima_and_gain():
-    claims = _claims(_fig5(_peaked(report.PAPER_BEST_K)))
-    assert claims.loc[FIG5_BEST, "verdict"] == "confirmed"
-    assert claims.loc[FIG5_GAIN, "verdict"] == "confirmed"
-    assert "largest +0.20 ± 0.02 pp" in claims.loc[FIG5_GAIN, "evidence"]
+    table = _claims(_fig5(_peaked(claims.PAPER_BEST_K)))
+    assert table.loc[FIG5_BEST, "verdict"] == "confirmed"
+    assert table.loc[FIG5_GAIN, "verdict"] == "confirmed"
+    assert "largest +0.20 ± 0.02 pp" in table.loc[FIG5_GAIN, "evidence"]
 
 
 def test_fig5_fails_without_an_effect_of_k():
@@ -169,11 +169,11 @@ def test_fig5_fails_without_an_effect_of_k():
     wrong = _claims(_fig5(_peaked({32: 0.65, 64: 0.2, 128: 0.35})))
     assert wrong.loc[FIG5_BEST, "verdict"] == "contradicted"
     # the best K moves with the batch size: contradicted as well
-    by_batch = _claims(_fig5(lambda f, b, K: _peaked(report.PAPER_BEST_K)(f, b, K) if b == 25
+    by_batch = _claims(_fig5(lambda f, b, K: _peaked(claims.PAPER_BEST_K)(f, b, K) if b == 25
                              else _peaked({32: 0.8, 64: 0.65, 128: 0.35})(f, b, K)))
     assert by_batch.loc[FIG5_BEST, "verdict"] == "contradicted"
     # a gain of 1 pp is not "up to 0.2 %"
-    assert _verdict(_fig5(_peaked(report.PAPER_BEST_K, gain=0.01)), FIG5_GAIN) == "contradicted"
+    assert _verdict(_fig5(_peaked(claims.PAPER_BEST_K, gain=0.01)), FIG5_GAIN) == "contradicted"
 
 
 # --- Tables 1, 2, 3 -------------------------------------------------------------------------------
@@ -213,9 +213,9 @@ def test_table3_pooling_lowers_accuracy():
     text = "Max pooling lowers accuracy (Table 3)"
     assert _verdict(table3((0.0017, 0.0059, 0.0012)), text) == "confirmed"
     assert _verdict(table3((0.0017, 0.0059, -0.0012)), text) == "contradicted"
-    claims = _claims(table3((0.0, 0.0, 0.0)))
-    assert claims.loc[text, "verdict"] == "inconclusive"
-    assert claims.loc[text, "evidence"].startswith("pooling lowers accuracy in 0 of 3 configurations")
+    table = _claims(table3((0.0, 0.0, 0.0)))
+    assert table.loc[text, "verdict"] == "inconclusive"
+    assert table.loc[text, "evidence"].startswith("pooling lowers accuracy in 0 of 3 configurations")
 
 
 # --- The best network: against BP, goodness on the test set, confusion -------------------------------
@@ -267,11 +267,11 @@ def test_confusion_reads_every_run_of_the_best_network():
     paper = [0.992, 0.996, 0.990, 0.995, 0.985, 0.990, 0.991, 0.994, 0.990, 0.986]
     loader = lambda acc: lambda run_id: SimpleNamespace(summary={"final": {"test_confusion_goodness": cm(acc)}})
     df = {"headline": _headline()}
-    assert report.check_claims(df, None, run_loader=loader(paper)).set_index("claim").loc[CONFUSION, "verdict"] == \
+    assert claims.check_claims(df, None, run_loader=loader(paper)).set_index("claim").loc[CONFUSION, "verdict"] == \
         "confirmed"
     swapped = paper.copy()
     swapped[4], swapped[1] = 0.999, 0.975  # 4 clearly the best, 1 clearly the worst (1,000 images each)
-    assert report.check_claims(df, None, run_loader=loader(swapped)).set_index("claim").loc[
+    assert claims.check_claims(df, None, run_loader=loader(swapped)).set_index("claim").loc[
         CONFUSION, "verdict"] == "contradicted"
 
 
@@ -300,21 +300,21 @@ def _fig9(final_with=0.96, tau_with=30.0, final_without=0.98, tau_without=5.0, s
 
 def test_fig9_checks_convergence_speed_and_the_drop_on_the_figures_quantity():
     results, curves = _fig9()
-    claims = report.check_claims(results, None, run_loader=curves).set_index("claim")
-    assert claims.loc[FIG9_SPEED, "verdict"] == "confirmed" and claims.loc[FIG9_COST, "verdict"] == "confirmed"
-    assert "falls by +2.00" in claims.loc[FIG9_COST, "evidence"]
+    table = claims.check_claims(results, None, run_loader=curves).set_index("claim")
+    assert table.loc[FIG9_SPEED, "verdict"] == "confirmed" and table.loc[FIG9_COST, "verdict"] == "confirmed"
+    assert "falls by +2.00" in table.loc[FIG9_COST, "evidence"]
     # the same curves with and without layer 1: neither claim holds
     results, curves = _fig9(final_with=0.98, tau_with=5.0)
-    claims = report.check_claims(results, None, run_loader=curves).set_index("claim")
-    assert claims.loc[FIG9_SPEED, "verdict"] == "inconclusive"
-    assert claims.loc[FIG9_COST, "verdict"] == "contradicted"  # 0 pp, clearly not about 2
+    table = claims.check_claims(results, None, run_loader=curves).set_index("claim")
+    assert table.loc[FIG9_SPEED, "verdict"] == "inconclusive"
+    assert table.loc[FIG9_COST, "verdict"] == "contradicted"  # 0 pp, clearly not about 2
     # faster with layer 1, and a 6 pp drop: contradicted both
     results, curves = _fig9(final_with=0.92, tau_with=2.0)
-    claims = report.check_claims(results, None, run_loader=curves).set_index("claim")
-    assert claims.loc[FIG9_SPEED, "verdict"] == "contradicted" and claims.loc[FIG9_COST, "verdict"] == "contradicted"
+    table = claims.check_claims(results, None, run_loader=curves).set_index("claim")
+    assert table.loc[FIG9_SPEED, "verdict"] == "contradicted" and table.loc[FIG9_COST, "verdict"] == "contradicted"
 
 
 def test_epochs_to_plateau():
     e = pd.Series([1, 2, 3, 4])
-    assert report.epochs_to_plateau(e, pd.Series([0.6, 0.8, 0.95, 0.96])) == 3  # 95 % of the way from 0.5 to 0.96
-    assert report.epochs_to_plateau(e, pd.Series([0.96, 0.5, 0.9, 0.96])) == 1
+    assert claims.epochs_to_plateau(e, pd.Series([0.6, 0.8, 0.95, 0.96])) == 3  # 95 % of the way from 0.5 to 0.96
+    assert claims.epochs_to_plateau(e, pd.Series([0.96, 0.5, 0.9, 0.96])) == 1
