@@ -6,10 +6,11 @@ import json
 import sys
 import time
 
-from .config import Config
+from .config import PRECISIONS, Config
 from .data import DataError
 from .experiments import ResultError
-from .labels import LABEL_SETS
+from .labels import CLASSIFIER_INPUTS, LABEL_SETS
+from .model import INITS
 from .train import CheckpointError, check_seconds
 
 
@@ -34,8 +35,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="label wave frequencies in cycles per image, e.g. 2,4,6")
     t.add_argument("--padding", choices=["same", "valid"], default=d.padding)
     t.add_argument("--input-norm", action="store_true", help="FF: divide each input by its RMS first (Loewe's code)")
-    t.add_argument("--init", choices=["torch", "loewe"], default=None,
+    t.add_argument("--init", choices=list(INITS), default=None,
                    help=f"FF conv initialization (default {d.init}; BP always uses PyTorch's)")
+    t.add_argument("--classifier-input", choices=list(CLASSIFIER_INPUTS), default=d.classifier_input,
+                   help="FF: what the linear classifier sees (image: without a label; neutral: the mean label added)")
+    t.add_argument("--precision", choices=list(PRECISIONS), default=d.precision,
+                   help="training precision: auto (the device's fast path), fp32, or bf16 (a precision twin)")
     t.add_argument("--batch-size", type=int, default=d.batch_size)
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--classifier-lr", type=float, default=d.classifier_lr)
@@ -100,7 +105,8 @@ def _train(args: argparse.Namespace) -> int:
                           batch_size=args.batch_size,
                           classifier_lr=args.classifier_lr, epochs=args.epochs,
                           include_first_layer=args.include_first_layer, seed=args.seed, n_train=args.n_train,
-                          n_val=args.n_val, report_test=args.test, **overrides,
+                          n_val=args.n_val, report_test=args.test, precision=args.precision, **overrides,
+                          **({"classifier_input": args.classifier_input} if args.model == "ff" else {}),
                           **({"init": args.init} if args.init else {}))
     result = run_or_load(config, device=args.device, force=args.force, save_weights=args.save_weights,
                          time_budget_s=args.time_budget, fast=False if args.no_fast else None,
@@ -137,10 +143,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from . import inference
-    from .data import load_split
-    from .experiments import load, results_dir
-    from .train import resolve_device
+    from .experiments import evaluate_test, load, results_dir
 
     path = Path(args.run)
     if not path.exists():
@@ -155,16 +158,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     result = load(config, path.parent.parent)
     if result is None:
         raise SystemExit(f"run {path.name} is not finished (no summary.json)")
-    dev = resolve_device(args.device)
-    model = result.load_model(str(dev))
-    x, y = load_split("test", device=dev)
-    c = result.config
-    if c.model == "ff":
-        enc = c.label_encoder(dev)
-        out = {"test_acc_linear": inference.accuracy(inference.linear_logits(model, enc, x), y),
-               "test_acc_goodness": inference.accuracy(inference.goodness_scores(model, enc, x), y)}
-    else:
-        out = {"test_acc_bp": inference.accuracy(inference.bp_logits(model, x), y)}
+    out = {k: v for k, v in evaluate_test(result, args.device).items() if k.startswith("test_acc_")}
     print(json.dumps({"run": path.name, **out, "note": "weights stored in fp16; evaluated in fp32"}, indent=1))
     return 0
 
@@ -179,6 +173,7 @@ def _campaign(args: argparse.Namespace) -> int:
         raise ValueError(f"--budget-minutes must be positive; got {args.budget_minutes}")
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1; got {args.workers}")
+    args.list = args.list or args.measure  # --measure times the cells and lists them; it trains nothing
     cells, budget_s = campaign.CELLS, args.budget_minutes * 60
     if args.cells:
         picked = [int(i) for i in args.cells.split(",")]

@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import machine
+from .bench import EVAL_OVERHEAD  # an epoch's validation on top of its steps
 from .config import Config
 from .experiments import claim, load, load_partial, results_dir, run_or_load, write_atomic
 from .sweeps import ARTIFACTS, PROFILE, cell_key
@@ -161,10 +162,6 @@ def checkpoint_dir(root: Path | None = None) -> Path:
 
 # --- what a cell costs on this machine (issue #17) -----------------------------------------------
 
-# An epoch costs its steps plus validation: the linear classifier every epoch and goodness every
-# 10 epochs (ten passes). Measured on FF 16x5x5 (avx512-bf16, one thread): 36.7 ms a step, 38 s an
-# epoch without goodness; goodness epochs add about a third of an epoch.
-EVAL_OVERHEAD = {"ff": 1.07, "bp": 1.03}
 MAX_RUNS = 3           # a cell joins this machine's plan only if it can finish within this many campaign runs
 MEASURE_STEPS, MEASURE_WARMUP = 10, 5  # per timed block (3 blocks, median), after warm-up (compile)
 DEFAULT_BUDGET_S, DEFAULT_WORKERS = 150 * 60.0, 2  # make campaign's
@@ -250,6 +247,17 @@ def epoch_seconds(config: Config, threads: int, steps: dict[str, dict]) -> tuple
     return per_epoch * v["ms_per_step"] / 1e3 * flops / (v["gflop_per_step"] * 1e9), f"scaled from {k.split(' ')[0]}"
 
 
+def training_now(root: Path | None = None) -> list[str]:
+    """The campaign cells some process is training at this moment (their claims are held): while
+    any is, step times measured here would be slowed by it and must not be recorded."""
+    busy = []
+    for path in sorted(((root or results_dir()) / "checkpoints").glob("campaign-*.claim")):
+        with claim(path.stem, root) as mine:
+            if not mine:
+                busy.append(path.stem.removeprefix("campaign-"))
+    return busy
+
+
 def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cells: list[Cell] | None = None,
          root: Path | None = None, measure: bool = False, max_measure: int = 4,
          profile: str = "paper") -> pd.DataFrame:
@@ -260,6 +268,10 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
     not measured on this kind yet (about 40 s each with compilation; run it with the CPU idle)."""
     threads = threads_per_worker(workers)
     steps = measured_steps(root=root)
+    if measure and (busy := training_now(root)):
+        print(f"campaign: not measuring step times while {len(busy)} campaign run(s) train here "
+              f"({', '.join(busy)}): they would be slowed; estimates are scaled instead", flush=True)
+        measure = False
     rows, measured = [], 0
     for i, cell in enumerate(CELLS if cells is None else cells):
         config = cell.config(profile)
@@ -326,8 +338,9 @@ def run(budget_s: float, device: str = "cpu", progress: bool = True, root: Path 
                                  checkpoint_dir=checkpoint_dir(root))
         if result is None:
             break  # out of budget: the resume point and the per-epoch record are in results/partial
-        from .report import update_readme
-        update_readme()  # a new paper-settings number: the README's status table says it at once
+        if root is None:  # a new paper-settings number: the README's status table says it at once
+            from .report import update_readme
+            update_readme()
     return sum(load(c.config(profile), root) is not None for c in cells)
 
 

@@ -146,3 +146,14 @@ def run_or_load(result: Result, n_val: int = 10_000, root=None) -> tuple[pd.Data
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(record, indent=1))
     return margins, trend, record
+
+
+@torch.no_grad()
+def goodness_at_init(config, n: int = 200) -> list[float]:
+    """Each layer's mean goodness over its threshold θ at initialization (seed ``config.seed``),
+    on positive overlays of the first ``n`` training images: how far from θ training starts."""
+    torch.manual_seed(config.seed)  # the initial weights the run starts from
+    model, encoder = config.network(), config.label_encoder("cpu")
+    x, y = load_split("train", n, "cpu")
+    zs = model.activations(encoder.overlay(x, y))
+    return [float(goodness(z).mean() / t) for z, t in zip(zs, model.thresholds)]

@@ -163,6 +163,15 @@ def device_summary(segs: list[dict]) -> str:
                      f"for epochs {s['epochs'][0]}-{s['epochs'][1]}" for s in segs)
 
 
+def precision_summary(segs: list[dict], last: str) -> str:
+    """The run's training precision: one name, or which precision trained which epochs where a
+    ``precision="auto"`` run resumed on another kind of machine changed it (issue #17)."""
+    named = [s for s in segs if s.get("precision")]
+    if len({s["precision"] for s in named}) <= 1 and len(named) == len(segs):
+        return last
+    return ", ".join(f"{s.get('precision') or 'not recorded'} (epochs {s['epochs'][0]}-{s['epochs'][1]})" for s in segs)
+
+
 def provenance(outcome, before: list[dict] | None = None) -> dict:
     """Who made this number, where and how: commit, versions, device(s), precision, wall time.
     ``before``: the device segments of the run's earlier stops (see :func:`segments`)."""
@@ -178,7 +187,7 @@ def provenance(outcome, before: list[dict] | None = None) -> dict:
         "segments": segs,
         # The CPU's model, flags and kind (issue #17): where a campaign run trained, and so how fast.
         "cpu": machine.capabilities() if outcome.device.startswith("cpu") else None,
-        "precision": outcome.precision,
+        "precision": precision_summary(segs, outcome.precision),
         "evaluation_precision": "fp32",  # reported accuracies; after bf16 training also *_bf16 in "final"
         "compiled": outcome.compiled,
         "backward": "layer-wise" if outcome.layerwise else "summed",

@@ -113,7 +113,10 @@ class Stage:
         if self.artifact is None:
             return []
         todo = set(sweeps._pending(self.artifact, profile or self.profile, False))
-        return [r for r in self.runs(profile) if r in todo]
+        # A run the CPU campaign is partway through is the campaign's: two machines training one
+        # run would leave two records of it (issue #17's review).
+        campaign_owns = {r for r in todo if (results_dir() / "partial" / f"{r.run_id()}.pt").exists()}
+        return [r for r in self.runs(profile) if r in todo and r not in campaign_owns]
 
     def untested(self, profile: str | None = None) -> list[Config]:
         """Stored runs that this stage wants test numbers of and that lack them (trained without the

@@ -94,7 +94,7 @@ def twin_verdict(fp32: pd.DataFrame | None, bf16: pd.DataFrame | None, seed_std_
 
     Verdict: "pending (n of 200 epochs)" until both runs finished; then "matches" if the last-epoch
     gap is within 2·sqrt(2)·spread, else "differs"."""
-    if fp32 is None or bf16 is None or not len(bf16):
+    if fp32 is None or bf16 is None or not len(bf16) or not len(fp32):
         return {"verdict": "not started", "epochs": 0}
     n = min(len(fp32), len(bf16))
     a, b = 100 * fp32["val_acc_linear"].iloc[:n].to_numpy(), 100 * bf16["val_acc_linear"].iloc[:n].to_numpy()
@@ -113,9 +113,10 @@ def twin_verdict(fp32: pd.DataFrame | None, bf16: pd.DataFrame | None, seed_std_
     return out
 
 
+# Fig. 9's comparison at 16 filters: both under the decided defaults, so only layer 1 differs.
 FIRST_LAYER_RUNS = {
-    "layer 1 excluded (the paper's Sec. 2.2), as stored": BASE,
-    "layer 1 in the loss (Fig. 9's cell at 16 filters), decided defaults": _cell("FF 16x5x5, layer 1 in the loss (issue 16)"),
+    "layer 1 excluded (the paper's Sec. 2.2)": _cell("FF 16x5x5 (Table 3, CAMs)"),
+    "layer 1 in the loss (Fig. 9's cell at 16 filters)": _cell("FF 16x5x5, layer 1 in the loss (issue 16)"),
 }
 
 
@@ -152,3 +153,13 @@ def twin_text(v: dict) -> str:
                        "the finished pair is judged.")
     return text + (f"**Verdict: {v['verdict']}** (tolerance {v['tolerance_pp']:.2f} pp = 2·√2 × {v['spread_pp']:.2f} pp, "
                    f"{v['spread_from']}).")
+
+
+SEED_CELLS = ("FF 16x5x5 (Table 3, CAMs)", "FF 16x5x5 (Table 3), seed 1", "FF 16x5x5 (Table 3), seed 2")
+
+
+def seed_std_pp(root: Path | None = None) -> float | None:
+    """The seed-to-seed std (pp) of FF 16x5x5's last-epoch validation accuracy (linear) once its
+    three seeds at the paper's settings have finished (the yardstick of :func:`twin_verdict`), else None."""
+    accs = [r["val_acc_linear"] for r in (load(_cell(n), root) for n in SEED_CELLS) if r is not None]
+    return float(np.std(100 * np.array(accs), ddof=1)) if len(accs) >= 3 else None

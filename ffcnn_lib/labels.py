@@ -86,7 +86,7 @@ class LabelEncoder:
 
     def __init__(self, label_set: str = "set1", K: float = 0.35, size: int = IMAGE_SIZE,
                  device: str | torch.device = "cpu", cycles: tuple[int, ...] = DEFAULT_CYCLES,
-                 classifier_input: str = "neutral"):
+                 classifier_input: str = "image"):
         if label_set not in LABEL_SETS:
             raise ValueError(f"unknown label set {label_set!r}; allowed: {', '.join(LABEL_SETS)}")
         if not 0.0 < K < 1.0:

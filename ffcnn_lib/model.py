@@ -223,9 +223,6 @@ class StackedFFCNN(nn.Module):
         r = torch.arange(self.R, device=labels.device)
         return x * self.keep + self.patterns[r, labels].unsqueeze(2)
 
-    def neutral(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.keep + self.patterns.mean(1).unsqueeze(1)
-
     def for_classifier(self, x: torch.Tensor) -> torch.Tensor:
         """The linear classifier's input (x (N, R, 1, H, W)), as the networks' encoders say."""
         return classifier_view(x, self.keep, self.patterns, self.classifier_input)

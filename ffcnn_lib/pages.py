@@ -555,6 +555,7 @@ def longest_record(paper, df: pd.DataFrame | None = None, profile: str = "auto")
                           "seed": int(r.get("seed", 0)), "epochs_done": len(metrics),
                           "epochs": int(r.get("epochs", len(metrics))), "profile": r["profile"],
                           "init": summary.get("config", {}).get("init", getattr(paper, "init", "")),
+                          "classifier_input": summary.get("config", {}).get("classifier_input", "neutral"),
                           "device": prov.get("device", r.get("device", "")), "precision": prov.get("precision", ""),
                           "train_seconds": prov.get("train_seconds", np.nan), "note": "finished"})
     if profile not in narrow():
@@ -573,7 +574,8 @@ def longest_record(paper, df: pd.DataFrame | None = None, profile: str = "auto")
                     prov = info.get("provenance", {}) if isinstance(info, dict) else {}
                     found.append({"metrics": metrics, "run_id": info.get("run_id", ""), "status": "interrupted",
                                   "seed": seed, "epochs_done": len(metrics), "epochs": run.epochs,
-                                  "profile": name, "init": v.init, "device": prov.get("device", ""),
+                                  "profile": name, "init": v.init, "classifier_input": v.classifier_input,
+                                  "device": prov.get("device", ""),
                                   "precision": prov.get("precision", ""),
                                   "train_seconds": prov.get("train_seconds", np.nan), "note": info.get("status", "")})
     if not found:
@@ -603,7 +605,9 @@ def record_text(rec: dict, reported: dict[str, float] | None = None) -> str:
     parts = [state + (f": {why}." if why else ("." if rec["status"] != "finished" else "")),
              f"Run `{rec['run_id']}`: {settings}, seed {rec['seed']}, "
              + ("PyTorch's default initialization" if rec["run_id"].startswith("bp")  # BP never changed its init
-                else INIT_NAMES.get(rec["init"], rec["init"])) + "; "
+                else INIT_NAMES.get(rec["init"], rec["init"]))
+             + (", the linear classifier on the neutral input (our default until 2026-12-02)"
+                if rec.get("classifier_input") == "neutral" and not rec["run_id"].startswith("bp") else "") + "; "
              + ", ".join(x for x in (rec["device"], rec["precision"], trained) if x) + "."]
     accs = []
     if len(good):

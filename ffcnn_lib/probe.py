@@ -1,10 +1,10 @@
 """Classifier probes: a linear classifier trained afresh on a finished network's frozen features.
 
 Issue #16 asks what the linear classifier of Sec. 2.3 should see, since the paper says only that
-it is trained on the activities of every layer but the first. During FF training the classifier
-learns beside the conv layers from the *neutral* input (the image mixed with the mean of the ten
-label waves). A probe answers the question on the stored weights of a 200-epoch network in
-minutes: it trains fresh classifiers on all 50,000 training images for each input and weight
+it is trained on the activities of every layer but the first. Until 2026-12-02 our classifier
+learnt beside the conv layers from the *neutral* input (the image mixed with the mean of the ten
+label waves); this probe made the image without a label the default (chapter 14). A probe answers
+the question on the stored weights of a 200-epoch network in an hour of one CPU core: it trains fresh classifiers on all 50,000 training images for each input and weight
 decay, several data orders each, and scores them on validation. It is a proxy (the features no
 longer move), not a result at the paper's settings; it never reads the test set.
 """
@@ -22,25 +22,20 @@ import torch.nn.functional as F
 
 from .data import load_split
 from .experiments import CODE_HASH, Result, _git_commit, results_dir, write_atomic
+from .labels import classifier_view
 from .model import FFCNN, classifier_input
 from .train import lr_at
 
 INPUTS = {
-    "neutral": "(1-K)·x + mean of the ten label waves (today's classifier input)",
-    "image": "(1-K)·x, the image alone at the weight it has in every overlay",
+    "neutral": "(1-K)·x + mean of the ten label waves (the classifier's input until 2026-12-02)",
+    "image": "(1-K)·x, the image alone at the weight it has in every overlay (the default since)",
     "raw": "x, the raw image",
 }
 
 
 def classifier_inputs(name: str, x: torch.Tensor, keep: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
     """The classifier's input image ``name`` (see :data:`INPUTS`) for images ``x`` (N, 1, H, W)."""
-    if name == "neutral":
-        return x * keep + patterns.mean(0)
-    if name == "image":
-        return x * keep
-    if name == "raw":
-        return x
-    raise ValueError(f"unknown classifier input {name!r}; allowed: {', '.join(INPUTS)}")
+    return classifier_view(x, keep, patterns, name)
 
 
 @torch.no_grad()
@@ -167,8 +162,8 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def decision_text(table: pd.DataFrame, record: dict) -> str:
-    """The probe's reading by issue #16's rule: an input (or decay) replaces today's (neutral, no
-    decay) only if its mean validation accuracy is higher by more than the noise, 2·sqrt(s_a²/n_a +
+    """The probe's reading by issue #16's rule: an input (or decay) replaces the one in use (neutral,
+    no decay) only if its mean validation accuracy is higher by more than the noise, 2·sqrt(s_a²/n_a +
     s_b²/n_b) with s the std over data orders (both are scored on the same validation images, so
     the data order is the noise between them)."""
     t = table.set_index(["input", "weight_decay"])
@@ -183,14 +178,14 @@ def decision_text(table: pd.DataFrame, record: dict) -> str:
     best = max(rows, key=lambda x: x[2])
     clear = [(i, w, d, n) for i, w, d, n in rows if d > n]
     seconds = record.get("provenance", {}).get("seconds")
-    head = (f"Today's classifier input (neutral, no decay) reaches {base['val acc [%]']:.2f} % "
+    head = (f"The classifier input we used until this probe (neutral, no decay) reaches {base['val acc [%]']:.2f} % "
             f"(± {base['std over seeds [pp]']:.2f} pp over {int(base['seeds'])} data orders). The best variant, "
             f"{best[0]} input with decay {best[1]:g}, differs by {best[2]:+.2f} pp (noise {best[3]:.2f} pp). ")
     if clear:
-        verdict = ("By the rule, better than today's by more than the noise: " +
+        verdict = ("By the rule, better than the neutral input by more than the noise: " +
                    "; ".join(f"{i} input, decay {w:g} ({d:+.2f} pp, noise {n:.2f})" for i, w, d, n in clear) + ".")
     else:
-        verdict = "By the rule, no variant is better than today's by more than the noise."
+        verdict = "By the rule, no variant is better than the neutral input by more than the noise."
     when = f" (probe finished {record['provenance']['finished'][:10]}" + \
         (f", {seconds / 60:.0f} min on {record['provenance']['device']})" if seconds else ")")
     return head + verdict + when

@@ -1,7 +1,7 @@
 """Training loops for the FF-CNN (Sec. 2.2) and the backprop baseline, with checkpoint and resume.
 
 The hot path keeps the whole data set on the device, runs positive, negative (and, without
-gradient, neutral) inputs of a step in batched forwards, accumulates metrics on the device (no host
+gradient, the classifier's) inputs of a step in batched forwards, accumulates metrics on the device (no host
 sync inside an epoch), and takes the *fast path* where it wins: ``torch.compile`` of the step, with
 bf16 autocast and channels_last on CUDA and on CPUs with native bf16 instructions (see
 :func:`default_fast`, :func:`cpu_bf16_native`). The learning rate lives in the optimizer, outside

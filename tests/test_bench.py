@@ -132,7 +132,7 @@ def test_records_of_another_machine_kind_are_imported_under_their_kind(tmp_path)
     assert recs[0]["kind"] == "amx" and recs[0]["device"] == "cpu (amx, 2 threads)"
     table = bench.kinds_table(recs)
     assert table.loc[0, "speed-up"] == 3.0 and table.loc[0, "precision"] == "bf16"
-    assert table.loc[0, "200 epochs [h]"] == round(200 * 1000 * 0.020 * bench.EPOCH_OVERHEAD / 3600, 1)
+    assert table.loc[0, "200 epochs [h]"] == round(200 * 1000 * 0.020 * bench.EVAL_OVERHEAD['ff'] / 3600, 1)
     assert "Not measured yet: avx512-bf16" in bench.kinds_markdown(recs)  # and avx2
     # a record from before the field: no native bf16 means AVX2
     assert bench.record_kind({"device": "cpu (x86_64, 2 threads)", "cpu_bf16_native": False}) == "avx2"

@@ -28,12 +28,12 @@ def test_cpu_hours_scale_the_nearest_measured_network_of_each_kind_by_flops(resu
     near16 = abs(math.log(bench.step_flops(c) / bench.step_flops(Config(filters=16, kernel=5))))
     near64 = abs(math.log(bench.step_flops(c) / bench.step_flops(Config(filters=64, kernel=5))))
     ref, ms = (Config(filters=16, kernel=5), 20.0) if near16 < near64 else (Config(filters=64, kernel=5), 100.0)
-    expected = 200 * 1000 * ms * bench.step_flops(c) / bench.step_flops(ref) / 1e3 * bench.EPOCH_OVERHEAD / 3600
+    expected = 200 * 1000 * ms * bench.step_flops(c) / bench.step_flops(ref) / 1e3 * bench.EVAL_OVERHEAD['ff'] / 3600
     assert hours["amx"] == pytest.approx(expected)
     assert set(hours) == {"amx", "avx2"}
     # BP trains eagerly on a CPU: its cost comes from the eager row
     bp = costs.cpu_hours(Config.bp())
     assert bp["avx2"] == pytest.approx(200 * 1000 * 100.0 * bench.step_flops(Config.bp()) /
-                                       bench.step_flops(Config(filters=16, kernel=5)) / 1e3 * bench.EPOCH_OVERHEAD / 3600)
+                                       bench.step_flops(Config(filters=16, kernel=5)) / 1e3 * bench.EVAL_OVERHEAD['bp'] / 3600)
     text = costs.describe(c)
     assert "GPU time not measured yet" in text and "on a 2-core amx CPU" in text  # no CUDA record here

@@ -217,3 +217,12 @@ def test_layerwise_backward_trains_the_same_network():
             assert rb[k] == pytest.approx(ra[k], rel=1e-3, abs=2e-3)
     with pytest.raises(ValueError, match="layer-wise backward runs eagerly"):
         train(SMALL, "cpu", progress=False, layerwise=True, compile=True)
+
+
+def test_a_run_whose_precision_changed_on_resume_says_which_epochs_had_which():
+    from ffcnn_lib.experiments import precision_summary
+    one = [{"epochs": [1, 200], "device": "A", "precision": "fp32", "seconds": 1.0}]
+    assert precision_summary(one, "fp32") == "fp32"
+    two = [{"epochs": [1, 17], "device": "A", "seconds": 1.0},  # a segment from before precision was kept
+           {"epochs": [18, 200], "device": "B", "precision": "bf16-autocast", "seconds": 1.0}]
+    assert precision_summary(two, "bf16-autocast") == "not recorded (epochs 1-17), bf16-autocast (epochs 18-200)"

@@ -68,5 +68,5 @@ def test_classifier_inputs_are_the_neutral_overlay_the_image_alone_or_the_raw_im
     assert torch.equal(probe.classifier_inputs("raw", x, keep, patterns), x)
     assert torch.allclose(probe.classifier_inputs("image", x, keep, patterns), 0.65 * x)
     assert torch.allclose(probe.classifier_inputs("neutral", x, keep, patterns), 0.65 * x + patterns.mean(0))
-    with pytest.raises(ValueError, match="allowed: neutral, image, raw"):
+    with pytest.raises(ValueError, match="allowed: image, neutral, raw"):
         probe.classifier_inputs("label", x, keep, patterns)

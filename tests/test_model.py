@@ -96,12 +96,12 @@ def test_stacked_networks_equal_the_single_ones():
     stack = StackedFFCNN(nets, encs)
     x, y = torch.rand(6, 2, 1, 28, 28), torch.randint(0, 10, (6, 2))
     zs = stack.activations(stack.overlay(x, y))
-    logits = stack.logits(stack.activations(stack.neutral(x)))
+    logits = stack.logits(stack.activations(stack.for_classifier(x)))
     for r, (net, enc) in enumerate(zip(nets, encs)):
         single = net.activations(enc.overlay(x[:, r], y[:, r]))
         for zs_l, z1 in zip(zs, single):
             torch.testing.assert_close(zs_l[:, r], z1)
-        torch.testing.assert_close(logits[:, r], net.classifier(net.features(net.activations(enc.neutral(x[:, r])))),
+        torch.testing.assert_close(logits[:, r], net.classifier(net.features(net.activations(enc.for_classifier(x[:, r])))),
                                    rtol=1e-4, atol=1e-3)
     for a, b in zip(stack.unstack(), nets):
         for pa, pb in zip(a.parameters(), b.parameters()):

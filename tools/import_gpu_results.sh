@@ -11,13 +11,32 @@ src=$(cd "$src" && pwd)
 cd "$(dirname "$0")/.."
 root=${FFCNN_RESULTS:-results}
 mkdir -p "$root"
+# Unpacked aside first: a run already stored here, or a partial record of a run the CPU campaign is
+# training here (its resume point results/partial/<id>.pt), is never overwritten by the GPU's.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 if compgen -G "$src/results.tgz.part-*" >/dev/null; then
-  cat "$src"/results.tgz.part-* | tar xzf - -C "$root" --strip-components=1
-  cat "$src"/results.tgz.part-* | tar tzf -
+  cat "$src"/results.tgz.part-* | tar xzf - -C "$tmp" --strip-components=1
 elif [ -f "$src/results.tgz" ]; then  # a call before the archives were split
-  tar xzf "$src/results.tgz" -C "$root" --strip-components=1
-  tar tzf "$src/results.tgz"
+  tar xzf "$src/results.tgz" -C "$tmp" --strip-components=1
 fi
+mkdir -p "$root/runs" "$root/partial" "$root/benchmarks"
+for run in "$tmp"/runs/*/; do
+  [ -d "$run" ] || continue
+  id=$(basename "$run")
+  if [ -e "$root/runs/$id" ]; then echo "kept the local runs/$id (the GPU's copy is not imported)"; else
+    mv "$run" "$root/runs/$id" && echo "runs/$id"; fi
+done
+for rec in "$tmp"/partial/*.json "$tmp"/partial/*.metrics.csv; do
+  [ -e "$rec" ] || continue
+  name=$(basename "$rec"); id=${name%.json}; id=${id%.metrics.csv}
+  if [ -e "$root/partial/$id.pt" ]; then echo "kept the CPU campaign's partial/$name"; else
+    cp "$rec" "$root/partial/$name" && echo "partial/$name"; fi
+done
+for bench in "$tmp"/benchmarks/*; do
+  [ -e "$bench" ] || continue
+  cp "$bench" "$root/benchmarks/" && echo "benchmarks/$(basename "$bench")"
+done
 if compgen -G "$src/resume.tar.part-*" >/dev/null; then
   cat "$src"/resume.tar.part-* | tar xf - -C "$root" --strip-components=1
   cat "$src"/resume.tar.part-* | tar tvf -
