@@ -234,3 +234,16 @@ def test_cli_campaign_gives_the_workers_this_machines_plan(results_root, monkeyp
     assert "FF 16x5x5, bf16 twin (issue 17)" not in names  # no native bf16 on this (stub) CPU
     assert names[0] == "FF 16x5x5, PyTorch init (issue 16)"
     assert "avx2" in capsys.readouterr().out
+
+
+def test_no_step_is_measured_while_a_campaign_run_trains_here(results_root, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(campaign, "measure_step", lambda *a, **k: calls.append(a) or 10.0)
+    cell = campaign.CELLS[0]
+    with claim(f"campaign-{cell.config().run_id()}") as mine:  # as a training worker holds it
+        assert mine and campaign.training_now() == [cell.config().run_id()]
+        campaign.plan(measure=True)
+    assert not calls and "not measuring step times" in capsys.readouterr().out
+    assert campaign.training_now() == []
+    campaign.plan(measure=True, max_measure=1)
+    assert len(calls) == 1
