@@ -287,9 +287,11 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
             epoch_s, source = _progress(config, root)[0]["epoch_s"].median(), "its own epochs so far"
         left_h = (config.epochs - done) * epoch_s / 3600
         if not why:  # an unmeasured cell stays planned: the run measures it before it starts
-            runs = MAX_RUNS * budget_s / 3600
-            why = f"too slow here ({left_h:.1f} h left > {MAX_RUNS} runs of {budget_s / 3600:.1f} h)" \
-                if left_h > runs else "planned"
+            # "A few campaign runs" of a full budget at least: a short call (finishing a cell) must
+            # not turn the cells after it away.
+            per_run = max(budget_s, DEFAULT_BUDGET_S)
+            why = f"too slow here ({left_h:.1f} h left > {MAX_RUNS} runs of {per_run / 3600:.1f} h)" \
+                if left_h > MAX_RUNS * per_run / 3600 else "planned"
         rows.append({**row, "epoch_s_here": epoch_s, "left_hours_here": left_h, "estimate": source, "plan": why})
     df = pd.DataFrame(rows)
     planned = df[df["plan"] == "planned"].sort_values(["priority", "#"], kind="stable")

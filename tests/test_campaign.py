@@ -168,6 +168,9 @@ def test_the_plan_takes_cells_by_priority_among_those_that_finish_within_a_few_r
     assert by.loc["FF 16x5x5, PyTorch init (issue 16)", "estimate"] == "measured"
     # 200 ms a step: 200 epochs take ~11 h here, more than 3 runs of 2.5 h
     assert by.loc["BP 16x7x7 (Fig. 3A)", "plan"].startswith("too slow here")
+    # a short call (say, finishing a cell) still plans the cells that full runs finish
+    short = campaign.plan(budget_s=30 * 60, workers=2).set_index("cell")
+    assert short.loc["FF 16x5x5, fan-in init (issue 16)", "plan"] == "planned"
     monkeypatch.setitem(campaign.DECIDED, "classifier", False)
     assert campaign.plan().set_index("cell").loc["FF 16x5x5 (Table 3), seed 1", "plan"] \
         == "waits for the init and classifier decisions (issue #16)"
