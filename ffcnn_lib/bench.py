@@ -297,7 +297,8 @@ def records(root: Path | None = None) -> list[dict]:
     measured ms/step by the current :func:`step_flops` (early records counted input gradients
     that FF never computes)."""
     out = []
-    for path in sorted(((root or results_dir()) / "benchmarks").glob("*.json")):
+    # bench-*.json only: the campaign's measured step times (campaign-steps-<kind>.json) sit beside them
+    for path in sorted(((root or results_dir()) / "benchmarks").glob("bench-*.json")):
         r = json.loads(path.read_text())
         flops = step_flops(Config.from_dict(r["config"]))
         r["gflop_per_step"] = flops / 1e9

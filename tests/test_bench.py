@@ -60,9 +60,11 @@ def test_records_recompute_flop_columns_and_tables(results_root):
     record = {"device": "NVIDIA H100", "config": Config().to_dict(), "gflop_per_step": 1.0, "peak_tflops": 989.0,
               "rows": [row], "multirun": None, "memories": [{"config": Config().to_dict(), "result": mem}],
               "inference": None, "versions": {"torch": "x"}, "time": "2026-01-01T00:00:00Z"}
-    (folder / "b.json").write_text(json.dumps(record))
+    (folder / "bench-b.json").write_text(json.dumps(record))
     old = {**record, "multirun": {"runs": 8, "throughput_ratio": 5.0}, "time": "2025-01-01T00:00:00Z"}
-    (folder / "a.json").write_text(json.dumps(old))  # early records kept one multi-run dict
+    (folder / "bench-a.json").write_text(json.dumps(old))  # early records kept one multi-run dict
+    # the campaign's step-time cache sits beside the records and is not one of them
+    (folder / "campaign-steps-avx2.json").write_text(json.dumps({"ff-16": 40.0}))
     recs = bench.records()
     assert recs[0]["multirun"] == [{"runs": 8, "throughput_ratio": 5.0}] and recs[1]["multirun"] is None
     recs = recs[1:]
