@@ -88,7 +88,8 @@ def curves(runs: dict[str, Config] = INIT_RUNS, root: Path | None = None) -> pd.
 def twin_verdict(fp32: pd.DataFrame | None, bf16: pd.DataFrame | None, seed_std_pp: float | None = None,
                  epochs: int = 200) -> dict:
     """Does the bf16 run match the fp32 one? Compares the last epoch's validation accuracy (linear)
-    and the mean absolute gap of the two curves, against the seed spread where three seeds of the
+    and the mean absolute gap of the two curves (goodness inference's last common measurement is
+    given beside, not judged), against the seed spread where three seeds of the
     cell exist (``seed_std_pp``; two runs of different seeds differ by sqrt(2) of it), else against
     the runs' own late swing (the std of the last :data:`LATE` epochs), said as such.
 
@@ -100,6 +101,14 @@ def twin_verdict(fp32: pd.DataFrame | None, bf16: pd.DataFrame | None, seed_std_
     a, b = 100 * fp32["val_acc_linear"].iloc[:n].to_numpy(), 100 * bf16["val_acc_linear"].iloc[:n].to_numpy()
     out = {"epochs": n, "mean_abs_gap_pp": float(np.mean(np.abs(a - b))),
            "gap_last_pp": float(b[-1] - a[-1])}
+    # Goodness is measured every 10 epochs and still rises at 200 (chapter 05), so it has no late
+    # swing to judge by: its gap at the last epoch both measured is stated beside the verdict.
+    if "val_acc_goodness" in fp32 and "val_acc_goodness" in bf16:
+        both = pd.concat([fp32.set_index("epoch")["val_acc_goodness"].iloc[:n],
+                          bf16.set_index("epoch")["val_acc_goodness"].iloc[:n]], axis=1).dropna()
+        if len(both):
+            out.update(goodness_epoch=int(both.index[-1]), goodness_fp32=float(100 * both.iloc[-1, 0]),
+                       goodness_gap_pp=float(100 * (both.iloc[-1, 1] - both.iloc[-1, 0])))
     if seed_std_pp is not None:
         spread, what = seed_std_pp, "the seed-to-seed std of the cell"
     else:
@@ -148,6 +157,10 @@ def twin_text(v: dict) -> str:
         return "The twin has not started."
     text = (f"Over the {v['epochs']} epochs both have, the bf16 curve lies {v['mean_abs_gap_pp']:.2f} pp from the fp32 "
             f"one on average (absolute), and {v['gap_last_pp']:+.2f} pp at epoch {v['epochs']}. ")
+    if "goodness_gap_pp" in v:
+        text += (f"Goodness inference at epoch {v['goodness_epoch']}: {v['goodness_fp32'] + v['goodness_gap_pp']:.2f} % in "
+                 f"bf16 against {v['goodness_fp32']:.2f} % in fp32 ({v['goodness_gap_pp']:+.2f} pp; informative only, "
+                 "as goodness still rises at epoch 200). ")
     if v["verdict"].startswith("pending"):
         return text + (f"**Verdict: {v['verdict']}**; early epochs swing by points from one to the next, so only "
                        "the finished pair is judged.")

@@ -27,6 +27,15 @@ def test_twin_verdict_waits_for_both_runs_then_compares_the_last_epoch_with_the_
                                       seed_std_pp=0.4)["verdict"] == "matches"
 
 
+def test_twin_verdict_states_the_goodness_gap_at_the_last_epoch_both_measured():
+    fp32, bf16 = _curve(np.full(200, 97.6)), _curve(np.full(200, 97.5))
+    fp32["val_acc_goodness"] = np.where(fp32["epoch"] % 10 == 0, 0.86, np.nan)
+    bf16["val_acc_goodness"] = np.where(bf16["epoch"] % 10 == 0, 0.84, np.nan)
+    v = investigation.twin_verdict(fp32, bf16.iloc[:195])  # goodness last measured by both at epoch 190
+    assert v["goodness_epoch"] == 190 and v["goodness_gap_pp"] == pytest.approx(-2.0)
+    assert "-2.00 pp" in investigation.twin_text(v) and v["verdict"].startswith("pending")
+
+
 def test_goodness_margins_rank_labels_per_layer_and_summed():
     # 4 images, 10 labels, 3 layers; theta 100 each. Layer 2 ranks the true label first for all,
     # layer 3 for half; the sum (layers 2..3) for all.
