@@ -138,7 +138,7 @@ def init_decision_text(runs: pd.DataFrame) -> str:
         where = "; ".join(f"{r['run']}: {r['status']}, {r['epochs']} of 200 epochs" for _, r in alt.iterrows())
         return (f"**Pending.** The decision waits for both alternatives to finish ({where}); until then our "
                 f"default stays Loewe's and the FF cells of the campaign that it could retire wait "
-                f"(`campaign.DECIDED['init']` is False).")
+                f"(`campaign.DECIDED['init']` is False). " + INIT_RULE_MD)
     t = runs.set_index("run")
     ref = t.loc["Loewe N(0, 1/C_out) (our default), fp32"]
     late = f"val linear, mean of last {LATE} [%]"
@@ -146,9 +146,54 @@ def init_decision_text(runs: pd.DataFrame) -> str:
              f"mean of the last {LATE} epochs {r[late] - ref[late]:+.2f} pp), goodness "
              f"{r['val goodness, last measured [%]']:.2f} % ({r['val goodness, last measured [%]'] - ref['val goodness, last measured [%]']:+.2f} pp)"
              for name, r in t.loc[alt["run"]].iterrows()]
+    d = init_decision(runs)
     return ("All three have finished (one seed each, so indicative). Against Loewe's: " + "; ".join(parts) +
             f". The runs' own late swing is {ref[f'val linear, std of last {LATE} [pp]']:.2f} pp (std of Loewe's last "
-            f"{LATE} epochs).")
+            f"{LATE} epochs). " + INIT_RULE_MD + f" **By that rule: {d['run']}** ({d['reason']}).")
+
+
+# The rule that decides the init, written down on 2026-12-02 while the fan-in run had trained 6 of
+# its 200 epochs, so that its outcome cannot shape the rule. Table 3 reports the linear classifier
+# for 16-filter networks, so that decides; goodness inference (reported by the paper only at 128
+# filters) breaks ties; a tie on both keeps the incumbent.
+INIT_CANDIDATES = {"Loewe N(0, 1/C_out) (our default), fp32": "loewe", "PyTorch default": "torch",
+                   "fan-in N(0, 1/(C_in k^2))": "fanin"}
+INCUMBENT = "loewe"
+INIT_RULE_MD = (f"The rule, fixed on 2026-12-02 while the fan-in run had trained 6 of its 200 epochs: the mean "
+                f"validation accuracy of the linear classifier over the last {LATE} epochs decides (Table 3's "
+                "quantity for 16 filters), where two runs differ by more than 2·√2 × the largest late swing; "
+                "within that, goodness inference decides by the same margin; a tie on both keeps the incumbent, "
+                "Loewe's.")
+
+
+def init_decision(runs: pd.DataFrame) -> dict:
+    """Decide the FF init from :func:`runs_table` by the rule above. A run's yardstick is the mean
+    of its last :data:`LATE` epochs' validation accuracy (linear); two means differ only beyond
+    ``tolerance_pp`` = 2·√2 × the largest late swing (std) of the runs, the √2 because each mean is
+    one run's (one seed: indicative until the cell has three). Among the runs within that of the
+    best, the highest goodness wins if it beats the others by more than the same tolerance; else the
+    incumbent stays if it is among them, else the best linear one. Returns ``{"init": None}`` with
+    the reason while a run has not finished."""
+    t = runs[runs["run"].isin(INIT_CANDIDATES)].set_index("run")
+    if len(t) < len(INIT_CANDIDATES) or (t["status"] != "finished").any():
+        return {"init": None, "reason": "waiting for " + ", ".join(t.index[t["status"] != "finished"])}
+    late, swing, good = (t[f"val linear, mean of last {LATE} [%]"], t[f"val linear, std of last {LATE} [pp]"],
+                         t["val goodness, last measured [%]"])
+    tol = 2 * math.sqrt(2) * float(swing.max())
+    tied = late[late >= late.max() - tol].index
+    if len(tied) == 1:
+        winner, why = tied[0], f"best linear accuracy by more than {tol:.2f} pp"
+    else:
+        g = good[tied].sort_values(ascending=False)
+        if g.iloc[0] - g.iloc[1] > tol:
+            winner, why = g.index[0], f"linear accuracy tied within {tol:.2f} pp; best goodness by more than that"
+        else:
+            incumbent = [r for r in tied if INIT_CANDIDATES[r] == INCUMBENT]
+            winner = incumbent[0] if incumbent else late[tied].idxmax()
+            why = f"tied within {tol:.2f} pp on linear and goodness; " + ("the incumbent stays" if incumbent else
+                                                                          "the best linear one")
+    return {"init": INIT_CANDIDATES[winner], "run": winner, "reason": why, "tolerance_pp": tol,
+            "tied_on_linear": list(tied)}
 
 
 def twin_text(v: dict) -> str:

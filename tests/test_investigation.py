@@ -79,3 +79,22 @@ def test_classifier_inputs_are_the_neutral_overlay_the_image_alone_or_the_raw_im
     assert torch.allclose(probe.classifier_inputs("neutral", x, keep, patterns), 0.65 * x + patterns.mean(0))
     with pytest.raises(ValueError, match="allowed: image, neutral, raw"):
         probe.classifier_inputs("label", x, keep, patterns)
+
+
+def _init_runs(linear, goodness, swing=0.1, status="finished"):
+    names = list(investigation.INIT_CANDIDATES)
+    late = f"val linear, mean of last {investigation.LATE} [%]"
+    return pd.DataFrame({"run": names, "status": [status, "finished", "finished"], late: linear,
+                         f"val linear, std of last {investigation.LATE} [pp]": swing,
+                         "val goodness, last measured [%]": goodness})
+
+
+def test_init_decision_waits_then_takes_the_best_linear_then_goodness_then_the_incumbent():
+    assert investigation.init_decision(_init_runs([97.6, 98.0, 97.7], [86, 58, 80], status="partial"))["init"] is None
+    # tolerance 2 sqrt(2) 0.1 = 0.28 pp: PyTorch's +0.4 pp linear wins although its goodness is far lower
+    assert investigation.init_decision(_init_runs([97.6, 98.0, 97.7], [86, 58, 80]))["init"] == "torch"
+    # linear tied: goodness decides
+    d = investigation.init_decision(_init_runs([97.6, 97.7, 97.75], [80, 58, 86]))
+    assert d["init"] == "fanin" and "goodness" in d["reason"]
+    # tied on both: the incumbent (Loewe's) stays
+    assert investigation.init_decision(_init_runs([97.6, 97.7, 97.75], [86, 58, 86.1]))["init"] == "loewe"
