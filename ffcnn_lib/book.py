@@ -32,16 +32,20 @@ def train_all(profile: str, force: bool, device: str = "auto") -> None:
     Warns about cached results made by other numerical code than this (see
     :func:`ffcnn_lib.experiments.other_code`): a change that alters results without an
     ``ALGORITHM_VERSION`` bump is otherwise served from the cache."""
-    used = []
+    used = {}  # run id -> profile
     for artifact in ARTIFACTS:
         t0 = time.perf_counter()
         df = collect(artifact, profile, force=force, device=device, progress=False)
-        used += list(df.get("run_id", []))
+        if "run_id" in df:
+            used.update(zip(df["run_id"], df.get("profile", [""] * len(df))))
         print(f"  {artifact:9s} {len(df):3d} runs ({profile_mix(df)})  {time.perf_counter() - t0:6.1f} s", flush=True)
-    other, unknown = other_code(used)
+    other, unknown = other_code(list(used))
     if other:
+        # Smoke runs only check the pipeline, so they are counted; runs that are evidence are named.
+        evidence = [r for r in other if used[r] in ("paper", "short")]
         print(f"  warning: {len(other)} cached results were made by other numerical code (model, labels, train "
-              f"or inference changed since; FORCE=1 retrains): {', '.join(other)}", flush=True)
+              f"or inference changed since; FORCE=1 retrains): {len(other) - len(evidence)} of narrow profiles"
+              + (f", and {len(evidence)} at the paper's widths: {', '.join(evidence)}" if evidence else ""), flush=True)
     if unknown:
         print(f"  ({unknown} cached results predate the code hash: not checked)", flush=True)
 

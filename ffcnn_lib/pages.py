@@ -358,6 +358,8 @@ def show(df: pd.DataFrame, *, digits: int = 2, index: bool = False, wrap=(), fra
             renames[c] = LABELS.get(c, c)
         elif c in LABELS:
             renames[c] = LABELS[c]
+        elif "_" in c:  # snake_case has no break opportunity: "max_abs_diff" would widen its column
+            renames[c] = c.replace("_", " ")
     d = d.rename(columns=renames)
     fmt = {}
     for c in d.columns:
@@ -401,7 +403,14 @@ def show(df: pd.DataFrame, *, digits: int = 2, index: bool = False, wrap=(), fra
         styler = styler.set_properties(subset=short_text, **{"white-space": "nowrap"})
     if caption:
         styler = styler.set_caption(caption)
+    if len(d.columns) >= MANY_COLUMNS:  # book/_static/tables.css lets such headers break inside words
+        styler = styler.set_table_attributes('class="many-columns"')
     return styler
+
+
+# From this many columns a table's headers may break inside a word on a wide screen too: whole
+# words would make it wider than the page's column (the performance page's 9- and 11-column tables).
+MANY_COLUMNS = 9
 
 
 def _number(v) -> str:

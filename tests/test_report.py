@@ -165,3 +165,12 @@ def test_report_does_not_import_the_campaign():
         {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
     assert not any("campaign" in (m or "") for m in imported)
+
+
+def test_book_tables_name_snake_case_columns_in_words_and_mark_wide_tables():
+    from ffcnn_lib import pages
+
+    narrow = pages.show(pd.DataFrame({"max_abs_diff": [1e-7], "device": ["cpu"]})).to_html()
+    assert "max abs diff" in narrow and "max_abs_diff" not in narrow and "many-columns" not in narrow
+    wide = pages.show(pd.DataFrame({f"c{i}": [i] for i in range(pages.MANY_COLUMNS)})).to_html()
+    assert 'class="many-columns"' in wide  # tables.css lets only these headers break inside a word
