@@ -140,8 +140,10 @@ ARTIFACTS: dict[str, Callable[[], list[Config]]] = {
     "choices16": lambda: [_ff(16, 5, **{**DECIDED_FROM, **CHOICES[name]}, tags=(name,)) for name in CHOICES16],
     # The next step of that decision: valid padding also won there (against PyTorch's init); it
     # becomes a default only if it wins on top of Loewe's initialization as well.
-    "choices16_next": lambda: [_ff(16, 5, classifier_input="neutral", tags=("our defaults (Loewe's init, same padding)",)),
-                               _ff(16, 5, padding="valid", classifier_input="neutral", tags=("valid padding",))],
+    "choices16_next": lambda: [_ff(16, 5, init="loewe", classifier_input="neutral",
+                                   tags=("our defaults (Loewe's init, same padding)",)),
+                               _ff(16, 5, init="loewe", padding="valid", classifier_input="neutral",
+                                   tags=("valid padding",))],
 }
 # Artifacts whose figures need the trained network, not only its numbers.
 KEEP_WEIGHTS = {"cam", "headline"}
