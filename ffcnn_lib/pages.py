@@ -17,7 +17,9 @@ Helpers for the notebooks, so that each stays a call or two:
   :func:`comparison` (reported vs ours), :func:`claims_table`, :func:`summarize` (mean ± std (n)),
   :func:`pct`, :func:`missing_table` (the summary's numbers without evidence, with their cost);
 * :func:`longest_record` (the longest real per-epoch record of a cell, finished or interrupted),
-  :func:`record_text` (its figure: ``plotting.validation_curves``).
+  :func:`record_text` (its figure: ``plotting.validation_curves``);
+* :func:`summary`: the summary page's numbers and claims (``report`` gives the numbers and their
+  verdicts, ``claims`` the claims, which read ``report``: the imports run one way).
 
 Figures are :mod:`ffcnn_lib.plotting`'s.
 """
@@ -27,6 +29,7 @@ import html
 import json
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -684,3 +687,29 @@ def missing_table(numbers: pd.DataFrame):
                      "reported [%]": reported_, "so far": so_far,
                      "one run at the paper's settings would cost": _cost(config)[0] if config is not None else ""})
     return show(pd.DataFrame(rows), wrap=("quantity", "one run at the paper's settings would cost"))
+
+
+@dataclass(frozen=True)
+class Summary:
+    numbers: pd.DataFrame       # the paper's 25 distinct numbers beside ours (report.distinct), with verdicts
+    claims: pd.DataFrame        # every claim with its verdict and the profile it was checked on
+    sources: pd.DataFrame       # per artifact, how many cells come from each profile
+    text: str                   # report.coverage_text(numbers)
+    per_artifact: pd.DataFrame  # all 29 rows of report.compare, artifact by artifact (as the chapters show them)
+
+
+def summary(profile: str = "auto", train_missing: bool = True, show_narrow: bool | None = None) -> Summary:
+    """The summary page: all reported numbers beside ours, all claims with verdicts, and where the
+    cells come from. ``show_narrow`` (:func:`ffcnn_lib.report.compare`): default True only when
+    ``profile`` is a narrow one."""
+    from . import report
+    from .claims import check_claims
+    from .sweeps import ARTIFACTS, collect, load_result
+
+    show = profile in report.NARROW if show_narrow is None else show_narrow
+    results = {a: collect(a, profile, train_missing=train_missing, progress=False) for a in ARTIFACTS}
+    every = pd.concat([report.compare(results[a], a, show_narrow=show) for a in report.reported()["artifact"].unique()],
+                      ignore_index=True)
+    claims = check_claims(results, lambda a: load_result(a, profile), show_narrow=show)
+    numbers = report.distinct(every)
+    return Summary(numbers, claims, report.sources(results), report.coverage_text(numbers), every)

@@ -13,7 +13,6 @@ qualitative claims follow the same rules (:mod:`ffcnn_lib.claims`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -266,30 +265,6 @@ def sources(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
         rows.append({"artifact": artifact, "cells": len(cells), **{p: int(counts.get(p, 0)) for p in FIDELITY},
                      "runs": len(df), "from": ", ".join(f"{p} {counts[p]}" for p in by_fidelity(cells["profile"]))})
     return pd.DataFrame(rows)
-
-
-@dataclass(frozen=True)
-class Summary:
-    numbers: pd.DataFrame       # the paper's 25 distinct numbers beside ours (distinct(compare)), with verdicts
-    claims: pd.DataFrame        # every claim with its verdict and the profile it was checked on
-    sources: pd.DataFrame       # per artifact, how many cells come from each profile
-    text: str                   # coverage_text(numbers)
-    per_artifact: pd.DataFrame  # all 29 rows of compare, artifact by artifact (as the chapters show them)
-
-
-def summary(profile: str = "auto", train_missing: bool = True, show_narrow: bool | None = None) -> Summary:
-    """All reported numbers beside ours, all claims with verdicts, and where the cells come from.
-    ``show_narrow`` (:func:`compare`): default True only when ``profile`` is a narrow one."""
-    from .claims import check_claims  # the claims read this module's numbers: imported here, not at the top
-    from .sweeps import ARTIFACTS, load_result
-
-    show = profile in NARROW if show_narrow is None else show_narrow
-    results = {a: collect(a, profile, train_missing=train_missing, progress=False) for a in ARTIFACTS}
-    every = pd.concat([compare(results[a], a, show_narrow=show) for a in reported()["artifact"].unique()],
-                      ignore_index=True)
-    claims = check_claims(results, lambda a: load_result(a, profile), show_narrow=show)
-    numbers = distinct(every)
-    return Summary(numbers, claims, sources(results), coverage_text(numbers), every)
 
 
 def vs_defaults(df: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from ffcnn_lib import claims, report, sweeps
+from ffcnn_lib import claims, pages, report, sweeps
 from ffcnn_lib.experiments import load
 
 CONFUSION = (np.eye(10, dtype=int) * 90 + 1).tolist()
@@ -128,7 +128,7 @@ def test_a_claim_reads_only_the_cells_it_needs(cache):
 
 
 def test_summary_counts_numbers_per_profile(cache):
-    s = report.summary("auto", train_missing=False)
+    s = pages.summary("auto", train_missing=False)
     # The paper cell of Table 1 is also Table 3's first (no pooling) and gives the headline's
     # validation numbers: 2 + 1 rows of compare, 2 distinct numbers, which the 3 paper seeds
     # reproduce. Where the headline's runs are those of Table 1 (a run id without report_test), its
@@ -145,7 +145,7 @@ def test_summary_counts_numbers_per_profile(cache):
     assert set(s.numbers[s.numbers.profile == "smoke"]["verdict"]) == {"no evidence yet"}
     head = s.numbers.set_index(["quantity", "split", "method"])
     assert head.loc[("best FF network", "val", "linear"), "artifacts"] == "headline, table1, table3"
-    assert report.summary("smoke", train_missing=False).numbers["verdict"].str.startswith("not tested").all()
+    assert pages.summary("smoke", train_missing=False).numbers["verdict"].str.startswith("not tested").all()
     src = s.sources.set_index("artifact")
     assert src.loc["table1", ["cells", "paper", "smoke", "runs"]].tolist() == [3, 1, 2, 5]
     assert src.loc["table1", "from"] == "paper 1, smoke 2"
