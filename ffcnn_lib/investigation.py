@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import campaign, sweeps
 from .config import Config
-from .experiments import load
+from .experiments import load, validation_precision
 
 
 def _cell(name: str) -> Config:
@@ -75,14 +75,43 @@ def runs_table(runs: dict[str, Config] = INIT_RUNS, root: Path | None = None) ->
 
 
 def curves(runs: dict[str, Config] = INIT_RUNS, root: Path | None = None) -> pd.DataFrame:
-    """Long form, for plots: run, epoch, val_acc_linear, val_acc_goodness, disc_acc_layer*."""
+    """Long form, for plots: run, epoch, val_acc_linear, val_acc_goodness, disc_acc_layer*, and
+    ``validation``, the precision each point was measured in (bf16 runs before 2026-12-02 validated
+    each epoch in bf16; a finished run's last goodness point is the final evaluation's, in fp32)."""
     frames = []
     for label, config in runs.items():
-        m, status, _ = metrics_of(config, root)
+        m, status, prov = metrics_of(config, root)
         if m is not None and len(m):
             cols = ["epoch", "val_acc_linear", "val_acc_goodness"] + [c for c in m if c.startswith("disc_acc_layer")]
-            frames.append(m[[c for c in cols if c in m]].assign(run=label, status=status))
+            # where the segments do not say: the config's forced precision, else the run's one precision
+            named = {"bf16": "bf16", "fp32": "fp32", "bf16-autocast": "bf16"}
+            unrecorded = named.get(config.precision) or named.get(prov.get("precision"), "not recorded")
+            d = m[[c for c in cols if c in m]].assign(
+                run=label, status=status,
+                validation=validation_precision(prov.get("segments", []), len(m), unrecorded))
+            d["goodness_validation"] = d["validation"]
+            if status == "finished":
+                d.loc[d.index[-1], "goodness_validation"] = "fp32"
+            frames.append(d)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def inference_precision_text(runs: dict[str, Config] = INIT_RUNS, root: Path | None = None) -> str:
+    """Why the curves mark their points' precision: each finished bf16 run's final validation
+    accuracy by goodness inference, in fp32 and in bf16 (its final evaluation measures both)."""
+    parts = []
+    for label, config in runs.items():
+        result = load(config, root)
+        final = result.summary.get("final", {}) if result is not None else {}
+        if "val_acc_goodness_bf16" in final:
+            parts.append(f"{label}: {100 * final['val_acc_goodness']:.2f} % in fp32, "
+                         f"{100 * final['val_acc_goodness_bf16']:.2f} % in bf16")
+    if not parts:
+        return ""
+    return ("Runs trained in bf16 validated each epoch in bf16 until 2026-12-02 (since then every curve point is "
+            "measured in fp32, as every reported number always was). For goodness inference that matters: "
+            "the final evaluation of each such run, same weights, by goodness: " + "; ".join(parts) +
+            ". So the hollow goodness points above understate those runs; only the filled ones compare across runs.")
 
 
 def twin_verdict(fp32: pd.DataFrame | None, bf16: pd.DataFrame | None, seed_std_pp: float | None = None,

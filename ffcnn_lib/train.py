@@ -118,6 +118,11 @@ def check_seconds(name: str, seconds: float | None) -> None:
         raise ValueError(f"{name} {seconds} must be a non-negative number of seconds")
 
 
+# The precision of the per-epoch validation (the curves): fp32 since 2026-12-02; runs before that
+# validated each epoch in their training precision (a segment without "validation" says so).
+EPOCH_VALIDATION = "fp32"
+
+
 @dataclass
 class Outcome:
     """What a call of :func:`train` leaves: the model, its per-epoch history, and whether it finished."""
@@ -133,6 +138,7 @@ class Outcome:
     final: dict = field(default_factory=dict)  # end-of-training evaluation (see _final_evaluation)
     stacked: int = 1                          # how many networks were trained side by side
     layerwise: bool = False                   # a backward pass per layer (same gradients, less memory)
+    validation: str = EPOCH_VALIDATION        # the precision of the per-epoch validation
 
 
 def check_stackable(configs: list[Config]) -> None:
@@ -438,14 +444,18 @@ def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool
             sums += run.train_step(step, perms[i * b:(i + 1) * b], use_compile)  # (B, R): a batch per network
         means = (sums / steps).T.tolist()
         due = epoch % every == 0 and epoch < config.epochs  # the last epoch's comes from the final evaluation
+        # Every curve point in fp32, like the final numbers: under bf16 autocast goodness inference
+        # loses the margins it ranks labels by (a bf16 run scored 27 % in bf16 against 58 % in fp32).
+        fp32 = functools.partial(full_precision, run.device)
         for r, net in enumerate(run.networks()):
             row = {"epoch": epoch, "lr": lr, **dict(zip(names, means[r]))}
             if config.model == "ff":
-                row["val_acc_linear"] = inference.accuracy(_scores(run, net, run.encoders[r], run.xv, "linear"), run.yv)
+                row["val_acc_linear"] = inference.accuracy(
+                    _scores(run, net, run.encoders[r], run.xv, "linear", precision=fp32), run.yv)
                 row["val_acc_goodness"] = inference.accuracy(
-                    _scores(run, net, run.encoders[r], run.xv, "goodness"), run.yv) if due else math.nan
+                    _scores(run, net, run.encoders[r], run.xv, "goodness", precision=fp32), run.yv) if due else math.nan
             else:
-                row["val_acc"] = inference.accuracy(_scores(run, net, None, run.xv, "bp"), run.yv)
+                row["val_acc"] = inference.accuracy(_scores(run, net, None, run.xv, "bp", precision=fp32), run.yv)
             run.histories[r].append(row)
         epoch_s = time.perf_counter() - t0
         for h in run.histories:

@@ -1,4 +1,5 @@
 """Tiny trainings on the CPU: learning, caching, resuming, reproducibility, the command line."""
+import functools
 import json
 import time
 
@@ -105,17 +106,46 @@ def test_a_run_resumed_on_another_device_names_which_device_trained_which_epochs
 def test_device_segments_merge_on_the_same_device_and_void_after_a_restart():
     from types import SimpleNamespace
     from ffcnn_lib.experiments import device_summary, segments
-    a = [{"epochs": [1, 4], "device": "A", "precision": "fp32", "seconds": 40.0}]
+    a = [{"epochs": [1, 4], "device": "A", "precision": "fp32", "validation": "fp32", "seconds": 40.0}]
     same = segments(SimpleNamespace(history=[{}] * 6, train_seconds=60.0, device="A", precision="fp32"), a)
-    assert same == [{"epochs": [1, 6], "device": "A", "precision": "fp32", "seconds": 60.0}]
+    assert same == [{"epochs": [1, 6], "device": "A", "precision": "fp32", "validation": "fp32", "seconds": 60.0}]
     assert device_summary(same) == "A"
     # the resume point was lost: the run restarted from epoch 1, so the earlier segment is void
     restarted = segments(SimpleNamespace(history=[{}] * 2, train_seconds=20.0, device="B", precision="fp32"), a)
-    assert restarted == [{"epochs": [1, 2], "device": "B", "precision": "fp32", "seconds": 20.0}]
+    assert restarted == [{"epochs": [1, 2], "device": "B", "precision": "fp32", "validation": "fp32",
+                          "seconds": 20.0}]
+    # epochs validated before 2026-12-02 (no "validation": in the training precision) stay a segment apart
+    old = [{k: v for k, v in a[0].items() if k != "validation"}]
+    resumed = segments(SimpleNamespace(history=[{}] * 6, train_seconds=60.0, device="A", precision="fp32"), old)
+    assert len(resumed) == 2 and resumed[1]["validation"] == "fp32"
     # a precision="auto" run resumed where the fast path trains in bf16: a segment of its own, said
     bf16 = segments(SimpleNamespace(history=[{}] * 6, train_seconds=60.0, device="A", precision="bf16-autocast"), a)
     assert len(bf16) == 2 and bf16[1]["precision"] == "bf16-autocast"
     assert device_summary(bf16) == "A, fp32 for epochs 1-4; A, bf16-autocast for epochs 5-6"
+
+
+def test_validation_precision_of_each_epoch_comes_from_the_segments():
+    from ffcnn_lib.experiments import validation_precision
+    segs = [{"epochs": [1, 3], "device": "A", "precision": "bf16-autocast", "seconds": 1.0},   # before 2026-12-02
+            {"epochs": [4, 5], "device": "A", "precision": "bf16-autocast", "validation": "fp32", "seconds": 1.0}]
+    assert validation_precision(segs, 5) == ["bf16"] * 3 + ["fp32"] * 2
+    assert validation_precision([{"epochs": [1, 2], "device": "A", "seconds": 1.0}], 3, "bf16") == ["bf16"] * 3
+
+
+def test_every_epoch_validates_in_fp32_whatever_the_training_precision(monkeypatch):
+    """Curve points are measured like the final numbers: under bf16 autocast goodness inference
+    loses its margins, so a bf16 run's per-epoch points would understate it."""
+    from ffcnn_lib import inference, train as T
+    seen = []
+    for name in ("linear_logits", "goodness_scores"):
+        real = getattr(inference, name)
+        monkeypatch.setattr(inference, name, lambda *a, _real=real, **k: (seen.append(k.get("precision")), _real(*a, **k))[1])
+    # (training precision here: fp32, so the test runs on any CPU; the point is that validation asks for
+    # fp32 explicitly instead of inheriting the training's autocast)
+    cfg = Config(filters=(2, 2), kernel=3, n_train=100, n_val=50, epochs=2, batch_size=50)
+    out = T.train(cfg, device="cpu", progress=False, goodness_every=1, fast=False)
+    assert out.validation == "fp32" and len(seen) >= 3
+    assert all(isinstance(p, functools.partial) and p.func is T.full_precision for p in seen)
 
 
 def test_bp_baseline_trains(results_root):
