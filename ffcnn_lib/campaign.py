@@ -36,7 +36,7 @@ from .sweeps import ARTIFACTS, PROFILE, cell_key
 # its defaults are decided could be retired by the decision. Set one to True where chapter 14
 # records the decision (with its date and evidence); the cells waiting for it then join the plan.
 DECIDED: dict[str, bool] = {
-    "init": False,        # Loewe's N(0, 1/C_out) vs PyTorch's vs fan-in N(0, 1/(C_in k^2)), 200 epochs
+    "init": True,         # 2026-12-02 (chapter 14): fan-in N(0, 1/(C_in k^2)), from three 200-epoch runs
     "classifier": True,   # 2026-12-02 (chapter 14): the image without a label, no weight decay (a probe)
 }
 FF_DECISIONS = ("init", "classifier")

@@ -63,7 +63,7 @@ class Config:
     padding: str = "same"               # "same" (28x28 in every layer) or "valid" (paper: not given)
     max_pool: bool = False              # 2x2 max pooling between conv layers (App. C)
     input_norm: bool = False            # FF: divide each input by its RMS first, as Loewe's code (paper: not given)
-    init: str = "loewe"                 # FF conv init: N(0, 1/C_out) (Loewe), "fanin" N(0, 1/(C_in k^2)), "torch" (chapter 14)
+    init: str = "fanin"                 # FF conv init: N(0, 1/(C_in k^2)), zero bias (decided 2026-12-02, chapter 14); "loewe" N(0, 1/C_out), "torch"
     label_set: str = "set1"             # "set1", "set2" (App. A) or "onehot" (Hinton)
     K: float = 0.35                     # relative label intensity (Sec. 3.2.3)
     label_cycles: tuple[int, ...] = DEFAULT_CYCLES  # label wave frequencies, cycles/image (paper: not given)

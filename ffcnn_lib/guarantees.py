@@ -43,7 +43,7 @@ from .train import _Run, _ff_step_fn, _scores, compiled_step, full_precision, tr
 
 CPU = torch.device("cpu")
 # The network of every check: 3 layers of 4 filters 5x5 (the project's defaults otherwise: label set
-# 1, K = 0.35, Loewe's init, same padding), a few batches of 50, Adam 1e-3 so that a few steps show.
+# 1, K = 0.35, the fan-in init, same padding), a few batches of 50, Adam 1e-3 so that a few steps show.
 SMALL = Config(filters=(4, 4, 4), kernel=5, batch_size=50, lr=1e-3, n_train=500, n_val=200, epochs=1)
 U_FP32, U_BF16 = 2.0 ** -24, 2.0 ** -8  # unit roundoff (round to nearest) of 24- and 8-bit significands
 LABEL_PARAMS = ("y", "label", "labels", "target", "targets", "true_labels")

@@ -2,10 +2,11 @@
 beside fp32 (issue #17): the runs that answer it, compared on validation only.
 
 The runs are cells of the CPU campaign (:data:`ffcnn_lib.campaign.CELLS`): the seed-0 FF 16x5x5
-run at the paper's settings under our defaults (Loewe's init, fp32 on the machine that trained
-it), the same run in bf16 (the *twin*), and the same network with PyTorch's default init and with
-a fan-in-scaled init. Each changes one thing, so each comparison reads one choice. A run still
-training shows its curve so far and takes no part in a decision.
+run at the paper's settings under the defaults it was trained with (Loewe's init, fp32 on the
+machine that trained it), the same run in bf16 (the *twin*), and the same network with PyTorch's
+default init and with a fan-in-scaled init. Each changes one thing, so each comparison reads one
+choice. A run still training shows its curve so far and takes no part in a decision. By the rule
+of :func:`init_decision` the fan-in init became the default on 2026-12-02.
 """
 from __future__ import annotations
 
@@ -32,12 +33,12 @@ BASE: Config = sweeps.ARTIFACTS["cam"]()[0].replace(classifier_input="neutral", 
 
 # The runs of the comparison: label -> config (each the campaign cell that trains it).
 INIT_RUNS = {
-    "Loewe N(0, 1/C_out) (our default), fp32": BASE,
+    "Loewe N(0, 1/C_out) (the incumbent), fp32": BASE,
     "Loewe N(0, 1/C_out), bf16 twin": _cell("FF 16x5x5, bf16 twin (issue 17)"),
     "PyTorch default": _cell("FF 16x5x5, PyTorch init (issue 16)"),
     "fan-in N(0, 1/(C_in k^2))": _cell("FF 16x5x5, fan-in init (issue 16)"),
 }
-TWIN = ("Loewe N(0, 1/C_out) (our default), fp32", "Loewe N(0, 1/C_out), bf16 twin")
+TWIN = ("Loewe N(0, 1/C_out) (the incumbent), fp32", "Loewe N(0, 1/C_out), bf16 twin")
 LATE = 30  # epochs at the end over which a run's own swing is measured
 
 
@@ -169,7 +170,7 @@ def init_decision_text(runs: pd.DataFrame) -> str:
                 f"default stays Loewe's and the FF cells of the campaign that it could retire wait "
                 f"(`campaign.DECIDED['init']` is False). " + INIT_RULE_MD)
     t = runs.set_index("run")
-    ref = t.loc["Loewe N(0, 1/C_out) (our default), fp32"]
+    ref = t.loc["Loewe N(0, 1/C_out) (the incumbent), fp32"]
     late = f"val linear, mean of last {LATE} [%]"
     parts = [f"{name}: linear {r['val linear, last epoch [%]']:.2f} % ({r['val linear, last epoch [%]'] - ref['val linear, last epoch [%]']:+.2f} pp; "
              f"mean of the last {LATE} epochs {r[late] - ref[late]:+.2f} pp), goodness "
@@ -185,7 +186,7 @@ def init_decision_text(runs: pd.DataFrame) -> str:
 # its 200 epochs, so that its outcome cannot shape the rule. Table 3 reports the linear classifier
 # for 16-filter networks, so that decides; goodness inference (reported by the paper only at 128
 # filters) breaks ties; a tie on both keeps the incumbent.
-INIT_CANDIDATES = {"Loewe N(0, 1/C_out) (our default), fp32": "loewe", "PyTorch default": "torch",
+INIT_CANDIDATES = {"Loewe N(0, 1/C_out) (the incumbent), fp32": "loewe", "PyTorch default": "torch",
                    "fan-in N(0, 1/(C_in k^2))": "fanin"}
 INCUMBENT = "loewe"
 INIT_RULE_MD = (f"The rule, fixed on 2026-12-02 while the fan-in run had trained 6 of its 200 epochs: the mean "

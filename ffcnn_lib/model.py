@@ -130,8 +130,9 @@ class FFCNN(nn.Module):
     Two settings the paper does not state, taken from the FF code it started from (Loewe, 2023) as
     alternatives to our defaults: ``input_norm`` divides each input image (label included) by its
     RMS before layer 1, as that code does; ``init="loewe"`` draws conv weights from N(0, 1/C_out)
-    with zero biases instead of PyTorch's default. Layer 1 is never trained, so its init decides
-    the fixed filter bank every later layer sees.
+    with zero biases. ``init="fanin"`` (the project's default since 2026-12-02, chapter 14) scales
+    the same normal by the conv's fan-in, N(0, 1/(C_in k^2)); ``"torch"`` is PyTorch's default.
+    Layer 1 is never trained, so its init decides the fixed filter bank every later layer sees.
     """
 
     def __init__(self, filters: tuple[int, ...] = (128, 128, 128), kernel: int = 7, max_pool: bool = False,

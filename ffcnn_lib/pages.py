@@ -595,9 +595,9 @@ def longest_record(paper, df: pd.DataFrame | None = None, profile: str = "auto")
     return max(found, key=lambda f: (f["epochs_done"], f["status"] == "finished"))
 
 
-INIT_NAMES = {"loewe": "Loewe's initialization (our default since 2026-11-25)",
+INIT_NAMES = {"loewe": "Loewe's initialization (our default from 2026-11-25 to 2026-12-02)",
               "torch": "PyTorch's default initialization (our default before 2026-11-25)",
-              "fanin": "a fan-in-scaled initialization"}
+              "fanin": "a fan-in-scaled initialization (our default since 2026-12-02)"}
 
 
 def record_text(rec: dict, reported: dict[str, float] | None = None) -> str:

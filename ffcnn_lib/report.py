@@ -285,7 +285,7 @@ def vs_defaults(df: pd.DataFrame) -> pd.DataFrame:
 
 # What a miss at the paper's settings has been checked against (FF, BP), said beside the miss.
 TRIED = ("Tried before the long runs, on validation only: the choices the paper leaves open (chapter "
-         "*Choices the paper leaves open*; Loewe's initialization became our default there); nothing was "
+         "*Choices the paper leaves open*; the initialization and the classifier's input were decided there); nothing was "
          "tuned on this cell",
          "What the paper leaves unstated for the BP baseline is listed in chapter *The backprop baseline*; "
          "none of it was tuned")

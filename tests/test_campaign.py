@@ -26,7 +26,8 @@ def test_every_cell_is_one_config_of_its_artifact_at_the_paper_settings():
     assert by["BP 16x5x5 (Sec. 3.1)"].model == "bp" and by["FF 16x5x5, max pooling (Table 3)"].max_pool
     # the investigation of issue #16 changes one field of the stored seed-0 FF 16x5x5 run each (trained
     # under the neutral classifier input, the default before 2026-12-02)
-    base = by["FF 16x5x5 (Table 3, CAMs)"].replace(classifier_input="neutral")
+    # and Loewe's init, the default before 2026-12-02's init decision)
+    base = by["FF 16x5x5 (Table 3, CAMs)"].replace(classifier_input="neutral", init="loewe")
     assert base.run_id() == "ff-16-16-16-k5-loewe-set1-K0.35-b50-e200-s0-d84973c151"
     assert by["FF 16x5x5, bf16 twin (issue 17)"] == base.replace(precision="bf16")
     assert by["FF 16x5x5, PyTorch init (issue 16)"] == base.replace(init="torch")
@@ -172,6 +173,7 @@ def test_the_plan_takes_cells_by_priority_among_those_that_finish_within_a_few_r
     short = campaign.plan(budget_s=30 * 60, workers=2).set_index("cell")
     assert short.loc["FF 16x5x5, fan-in init (issue 16)", "plan"] == "planned"
     monkeypatch.setitem(campaign.DECIDED, "classifier", False)
+    monkeypatch.setitem(campaign.DECIDED, "init", False)
     assert campaign.plan().set_index("cell").loc["FF 16x5x5 (Table 3), seed 1", "plan"] \
         == "waits for the init and classifier decisions (issue #16)"
     order = df.dropna(subset=["order"]).sort_values("order")["cell"].tolist()

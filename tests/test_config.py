@@ -45,7 +45,7 @@ def test_bad_values_are_named(kwargs, message):
 def test_run_id_is_stable_readable_and_content_keyed():
     a, b = Config(), Config()
     assert a.run_id() == b.run_id()
-    assert a.run_id().startswith("ff-128-128-128-k7-loewe-set1-K0.35-b50-e200-s0-")  # Loewe's init: the default
+    assert a.run_id().startswith("ff-128-128-128-k7-fanin-set1-K0.35-b50-e200-s0-")  # fan-in init: the default
     assert Config(seed=1).run_id() != a.run_id()
     assert Config(classifier_lr=1e-4).run_id() != a.run_id()
     assert Config(tags=("headline",)).run_id() == a.run_id()
