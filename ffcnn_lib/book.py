@@ -46,7 +46,7 @@ def train_all(profile: str, force: bool, device: str = "auto") -> None:
         narrow = [r for r in other if r not in evidence]
         print(f"  warning: {len(other)} cached results were made by other numerical code (model, labels, train "
               f"or inference changed since; FORCE=1 retrains): {len(narrow)} of narrow profiles"
-              + (f" ({', '.join(narrow)})" if len(narrow) <= 5 else "")
+              + (f" ({', '.join(narrow)})" if 0 < len(narrow) <= 5 else "")
               + (f", and {len(evidence)} at the paper's widths: {', '.join(evidence)}" if evidence else ""), flush=True)
     if unknown:
         print(f"  ({unknown} cached results predate the code hash: not checked)", flush=True)

@@ -11,8 +11,10 @@ from ffcnn_lib.__main__ import main
 from ffcnn_lib.experiments import load_partial
 from ffcnn_lib.train import train
 
-# ~1,000 steps of batch 10 on a 3x8-filter net: about 20 s on two CPU cores.
-TINY = Config(filters=8, kernel=5, batch_size=10, lr=3e-3, n_train=2000, n_val=1000, epochs=5)
+# ~1,000 steps of batch 10 on a 3x8-filter net: about 20 s on two CPU cores. Loewe's init: its larger
+# weights lift goodness inference clearly above chance within these 5 tiny epochs; the fan-in default
+# gets there more slowly (13 % here; chapter 14 compares the inits at full length).
+TINY = Config(filters=8, kernel=5, batch_size=10, lr=3e-3, n_train=2000, n_val=1000, epochs=5, init="loewe")
 
 
 @pytest.fixture(scope="module")
