@@ -394,9 +394,11 @@ def status_markdown(table: pd.DataFrame | None = None) -> str:
         rows.append(f"| {r['quantity']} ({r['source']}) | {r['split']}, {r['method']} | {r['reported_pct']:.2f} | "
                     f"{ours} | {r['n_seeds'] or ''} | {r['profile'] if r['n_seeds'] else ''} | {said} |")
     counts = has["verdict"].value_counts()
-    head = (f"Of the {len(t)} distinct quantities the paper reports, {len(has)} have evidence from runs at the "
-            f"paper's widths and data" + (": " + ", ".join(f"{n} {v}" for v, n in counts.items()) if len(has) else "")
-            + f"; {int((t['verdict'] == 'reproduced').sum())} are reproduced (at least {MIN_SEEDS} seeds within the "
+    n_rep = int((t['verdict'] == 'reproduced').sum())
+    head = (f"Of the {len(t)} distinct quantities the paper reports, {len(has)} {'has' if len(has) == 1 else 'have'} "
+            f"evidence from runs at the paper's widths and data"
+            + (": " + ", ".join(f"{n} {v}" for v, n in counts.items()) if len(has) else "")
+            + f"; {n_rep} {'is' if n_rep == 1 else 'are'} reproduced (at least {MIN_SEEDS} seeds within the "
             f"tolerance of the summary page).")
     return head + "\n\n" + "\n".join(rows)
 
