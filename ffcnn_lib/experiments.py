@@ -132,25 +132,30 @@ def segments(outcome, before: list[dict]) -> list[dict]:
     if end < start:
         return list(before)
     seconds = round(outcome.train_seconds - earlier_s, 2)
+    validation = getattr(outcome, "validation", "fp32")
     # Precision too: a precision="auto" run resumed on another machine kind may change it (issue #17);
     # and the precision of its per-epoch validation, in the training precision before 2026-12-02.
     if before and before[-1]["device"] == outcome.device and before[-1].get("precision") == outcome.precision \
-            and before[-1].get("validation") == getattr(outcome, "validation", "fp32"):
+            and before[-1].get("validation") == validation:
         last = before[-1]
         return before[:-1] + [{**last, "epochs": [last["epochs"][0], end], "seconds": last["seconds"] + seconds}]
     return before + [{"epochs": [start, end], "device": outcome.device, "precision": outcome.precision,
-                      "validation": getattr(outcome, "validation", "fp32"), "seconds": seconds}]
+                      "validation": validation, "seconds": seconds}]
 
 
-def validation_precision(segs: list[dict], epochs: int, unrecorded: str = "not recorded") -> list[str]:
-    """The precision each epoch's validation ran in (the run's curve points): a segment's
-    ``validation``; before segments said so, the segment's training precision (``unrecorded``
-    where that is missing too, e.g. "bf16" for a run whose config forces it). The last epoch's
-    goodness point comes from the final evaluation, always fp32
-    (:func:`ffcnn_lib.train._final_evaluation`)."""
+_VALIDATED_IN = {"fp32": "fp32", "bf16": "bf16", "bf16-autocast": "bf16"}  # a precision name -> "fp32" / "bf16"
+
+
+def validation_precision(prov: dict, epochs: int, forced: str = "auto") -> list[str]:
+    """The precision each epoch's validation ran in (the run's curve points), from a run's
+    provenance: a segment's ``validation``; before segments said so, the segment's training
+    precision; where that is missing too, the config's ``forced`` precision (Config.precision),
+    else the run's one precision, else "not recorded". The last epoch's goodness point comes from
+    the final evaluation, always fp32 (:func:`ffcnn_lib.train._final_evaluation`)."""
+    unrecorded = _VALIDATED_IN.get(forced) or _VALIDATED_IN.get(prov.get("precision"), "not recorded")
     out = [unrecorded] * epochs
-    for s in segs:
-        p = s.get("validation") or {"fp32": "fp32", "bf16-autocast": "bf16"}.get(s.get("precision"), unrecorded)
+    for s in prov.get("segments", []):
+        p = s.get("validation") or _VALIDATED_IN.get(s.get("precision"), unrecorded)
         for e in range(s["epochs"][0], min(s["epochs"][1], epochs) + 1):
             out[e - 1] = p
     return out

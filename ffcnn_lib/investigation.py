@@ -84,12 +84,8 @@ def curves(runs: dict[str, Config] = INIT_RUNS, root: Path | None = None) -> pd.
         m, status, prov = metrics_of(config, root)
         if m is not None and len(m):
             cols = ["epoch", "val_acc_linear", "val_acc_goodness"] + [c for c in m if c.startswith("disc_acc_layer")]
-            # where the segments do not say: the config's forced precision, else the run's one precision
-            named = {"bf16": "bf16", "fp32": "fp32", "bf16-autocast": "bf16"}
-            unrecorded = named.get(config.precision) or named.get(prov.get("precision"), "not recorded")
             d = m[[c for c in cols if c in m]].assign(
-                run=label, status=status,
-                validation=validation_precision(prov.get("segments", []), len(m), unrecorded))
+                run=label, status=status, validation=validation_precision(prov, len(m), config.precision))
             d["goodness_validation"] = d["validation"]
             if status == "finished":
                 d.loc[d.index[-1], "goodness_validation"] = "fp32"

@@ -130,8 +130,9 @@ def test_validation_precision_of_each_epoch_comes_from_the_segments():
     from ffcnn_lib.experiments import validation_precision
     segs = [{"epochs": [1, 3], "device": "A", "precision": "bf16-autocast", "seconds": 1.0},   # before 2026-12-02
             {"epochs": [4, 5], "device": "A", "precision": "bf16-autocast", "validation": "fp32", "seconds": 1.0}]
-    assert validation_precision(segs, 5) == ["bf16"] * 3 + ["fp32"] * 2
-    assert validation_precision([{"epochs": [1, 2], "device": "A", "seconds": 1.0}], 3, "bf16") == ["bf16"] * 3
+    assert validation_precision({"segments": segs}, 5) == ["bf16"] * 3 + ["fp32"] * 2
+    assert validation_precision({"segments": [{"epochs": [1, 2], "device": "A", "seconds": 1.0}]}, 3, "bf16") \
+        == ["bf16"] * 3
 
 
 def test_every_epoch_validates_in_fp32_whatever_the_training_precision(monkeypatch):
