@@ -17,7 +17,9 @@ import torch
 from .data import load_split
 from .experiments import Result
 from .labels import N_CLASSES
-from .model import goodness
+from .model import goodness, layer_norm
+
+SUMMED = "layers 2..N summed (goodness inference)"  # the row of goodness inference's own score
 
 
 @torch.no_grad()
@@ -35,10 +37,12 @@ def layer_goodness(model, encoder, x: torch.Tensor, chunk: int = 200) -> torch.T
     return torch.cat(out)
 
 
-def goodness_margins(g: torch.Tensor, y: torch.Tensor, thresholds: list[float]) -> pd.DataFrame:
+def goodness_margins(g: torch.Tensor, y: torch.Tensor, thresholds: list[float],
+                     first_trained: bool = False) -> pd.DataFrame:
     """Per layer (and layers 2..N summed, the inference's score): goodness of the true label's
     overlay and of the most active wrong one, relative to θ ((g - θ) / θ, medians), and the
-    accuracy of inference by that layer alone (true label ranked first)."""
+    accuracy of inference by that layer alone (true label ranked first). ``first_trained``: layer 1
+    was in the loss (App. B), so it is not labelled as untrained."""
     n, _, L = g.shape
     true = g[torch.arange(n), y]                                            # (N, L)
     wrong = g.clone()
@@ -47,10 +51,10 @@ def goodness_margins(g: torch.Tensor, y: torch.Tensor, thresholds: list[float]) 
     rows = []
     theta = torch.tensor(thresholds)
     for layer in range(L):
-        rows.append(_row(f"layer {layer + 1}" + (" (not trained)" if layer == 0 else ""),
+        rows.append(_row(f"layer {layer + 1}" + (" (not trained)" if layer == 0 and not first_trained else ""),
                          true[:, layer], best_wrong[:, layer], g[:, :, layer], y, float(theta[layer])))
     total = g[:, :, 1:].sum(-1)
-    rows.append(_row("layers 2..N summed (goodness inference)", total[torch.arange(n), y],
+    rows.append(_row(SUMMED, total[torch.arange(n), y],
                      _masked_max(total, y), total, y, float(theta[1:].sum())))
     return pd.DataFrame(rows)
 
@@ -91,31 +95,125 @@ def diagnose(result: Result, n_val: int = 2000) -> tuple[pd.DataFrame, dict]:
     encoder = result.config.label_encoder("cpu")
     x, y = load_split("val", n_val, "cpu")
     g = layer_goodness(model, encoder, x)
-    return goodness_margins(g, y, model.thresholds), still_rising(result.metrics)
+    return (goodness_margins(g, y, model.thresholds, result.config.include_first_layer),
+            still_rising(result.metrics))
 
 
 def explain(margins: pd.DataFrame, trend: dict, linear_pct: float) -> str:
     """Chapter 05's paragraph, computed: why goodness lags the linear classifier in this network."""
     m = margins.set_index("layer")
-    total = m.loc["layers 2..N summed (goodness inference)"]
-    layers = [i for i in m.index if i.startswith("layer ") and "not trained" not in i]
+    total = m.loc[SUMMED]
+    layers = [i for i in m.index if i.startswith("layer ") and i != "layer 1" and "not trained" not in i]
     per_layer = ", ".join(f"{i} alone {m.loc[i, 'true beats every wrong label [%]']:.1f} %" for i in layers)
     rising = trend["slope_pp_per_10_epochs"]
     return (
-        f"On the validation images, the goodness of the true label's overlay sits only "
-        f"{total['true label: (g - θ)/θ, median [%]']:.1f} % above the threshold θ (median), and the most active "
-        f"*wrong* label {total['best wrong label: (g - θ)/θ, median [%]']:+.1f} % from it: training pushed the true "
-        f"label above θ for {total['true above θ [%]']:.0f} % of the images, but the best of the nine wrong labels is "
-        f"above θ for {total['best wrong above θ [%]']:.0f} % of them as well. FF training asks each layer to separate "
-        f"the true label from *one random* wrong label at θ, which these margins satisfy most of the time (the layers' "
-        f"discrimination accuracy); goodness inference asks for more, that the true label beat *all nine*, and with a "
-        f"median lead of {total['(true - best wrong)/θ, median [%]']:.1f} % of θ it does so for "
+        f"On the validation images, the goodness of the true label's overlay lies "
+        f"{total['true label: (g - θ)/θ, median [%]']:+.1f} % from the threshold θ (median), and that of the most "
+        f"active *wrong* label {total['best wrong label: (g - θ)/θ, median [%]']:+.1f} %: the true label is above θ "
+        f"for {total['true above θ [%]']:.0f} % of the images, but the best of the nine wrong labels is above θ for "
+        f"{total['best wrong above θ [%]']:.0f} % of them as well. FF training asks each layer to separate the true "
+        f"label from *one random* wrong label at θ (the layers' discrimination accuracy); goodness inference asks for "
+        f"more, that the true label beat *all nine*, and with a median lead of "
+        f"{total['(true - best wrong)/θ, median [%]']:.2f} % of θ it does so for "
         f"{total['true beats every wrong label [%]']:.1f} % of the images ({per_layer}). The linear classifier reads the "
-        f"same layers' full activity pattern, not one number per layer, and reaches {linear_pct:.2f} %. Goodness "
-        f"accuracy was still changing by {rising:+.2f} pp per 10 epochs over the last {trend.get('points', 0)} "
-        f"measurements (from epoch {trend.get('from_epoch', '?')}): in the cooldown the learning rate is too small for "
-        f"the margins to widen much more. With 16 filters per layer each layer has few neurons whose goodness can "
-        f"differ between labels; the paper reports goodness beating the linear classifier only at 128 filters (Table 1).")
+        f"same layers' full activity pattern, not one number per layer, and reaches {linear_pct:.2f} %. Over the "
+        f"last {trend.get('points', 0)} goodness measurements (from epoch {trend.get('from_epoch', '?')}, while the "
+        f"learning rate falls to zero) goodness accuracy moved by {rising:+.2f} pp per 10 epochs.")
+
+
+def compare(runs: dict, root=None) -> pd.DataFrame:
+    """One row per finished run of ``runs`` (label -> Config): its linear classifier's validation
+    accuracy at the last epoch beside the goodness margins of layers 2..N summed (the inference's
+    score), from :func:`run_or_load` (computed once, then read from ``results/diagnostics/``)."""
+    from .experiments import load
+
+    rows = []
+    for label, config in runs.items():
+        result = load(config, root)
+        if result is None:
+            continue
+        margins, _, _ = run_or_load(result, root=root)
+        total = margins.set_index("layer").loc[SUMMED]
+        rows.append({"run": label, "linear [%]": 100 * result["val_acc_linear"],
+                     "goodness [%]": total["true beats every wrong label [%]"],
+                     "lead of the true label over the best wrong, median [% of θ]": total["(true - best wrong)/θ, median [%]"],
+                     "true above θ [%]": total["true above θ [%]"],
+                     "best wrong above θ [%]": total["best wrong above θ [%]"]})
+    return pd.DataFrame(rows)
+
+
+def compare_text(table: pd.DataFrame) -> str:
+    """What :func:`compare` shows across runs of one network: how far linear and goodness accuracy
+    spread, and whether goodness follows the true label's lead (its rank order)."""
+    if len(table) < 2:
+        return ""
+    t = table.set_index("run")
+    lin, good = t["linear [%]"], t["goodness [%]"]
+    lead = t["lead of the true label over the best wrong, median [% of θ]"]
+    same_order = list(good.sort_values().index) == list(lead.sort_values().index)
+    return (f"Across these {len(t)} runs of the same network, the linear classifier spans "
+            f"{lin.min():.2f}–{lin.max():.2f} % ({lin.max() - lin.min():.2f} pp) while goodness inference spans "
+            f"{good.min():.1f}–{good.max():.1f} % ({good.max() - good.min():.1f} pp): goodness is far more sensitive "
+            f"to how the network was trained. " + (
+                "Its order is that of the true label's median lead over the best wrong label "
+                f"({lead.min():.2f}–{lead.max():.2f} % of θ): " if same_order else
+                f"The true label's median lead over the best wrong label spans {lead.min():.2f}–{lead.max():.2f} % of θ, "
+                "though not in the same order: ")
+            + f"goodness inference lives on margins of at most {lead.max():.1f} % of θ, which the linear classifier, "
+              "reading every neuron's activity rather than one sum per layer, does not need.")
+
+
+COMMON = "share of layer 2's input common to every image [%]"
+
+
+@torch.no_grad()
+def layer1_state(model, encoder, x: torch.Tensor, y: torch.Tensor, init_std: float) -> dict:
+    """What layer 1 hands on (App. B, issue #16): its weights' std against their initial scale, its
+    biases, its goodness over θ on positive overlays (median), and the *common share* of its
+    normalized output, the input of layer 2: the energy of the mean over images divided by the
+    mean energy, 1 when every image looks the same to layer 2."""
+    conv = model.convs[0]
+    z = model.activations(encoder.overlay(x, y))[0].float()
+    u = layer_norm(z).flatten(1)
+    return {"weight std": float(conv.weight.std()), "initial weight std": init_std,
+            "bias mean": float(conv.bias.mean()), "bias std": float(conv.bias.std()),
+            "goodness / θ, median": float((goodness(z) / model.thresholds[0]).median()),
+            COMMON: float(100 * u.mean(0).pow(2).mean() / u.pow(2).mean())}
+
+
+def layer1_states(runs: dict, n_val: int = 2000, root=None) -> pd.DataFrame:
+    """:func:`layer1_state` for every finished run of ``runs`` (label -> Config) on the first
+    ``n_val`` validation images (positive overlays, as layer 2 sees them in training)."""
+    from .experiments import load
+
+    x, y = load_split("val", n_val, "cpu")
+    rows = []
+    for label, config in runs.items():
+        result = load(config, root)
+        if result is not None:
+            torch.manual_seed(config.seed)  # the initial weights the run started from
+            init_std = float(config.network().convs[0].weight.std())
+            rows.append({"run": label, **layer1_state(result.load_model("cpu"), config.label_encoder("cpu"), x, y,
+                                                      init_std),
+                         "layer 1 discrimination, last epoch [%]": 100 * float(result.metrics["disc_acc_layer1"].iloc[-1])})
+    return pd.DataFrame(rows)
+
+
+def layer1_text(states: pd.DataFrame) -> str:
+    """:func:`layer1_states` of the excluded (first row) and included (second row) arm, in words."""
+    if len(states) < 2:
+        return ""
+    ex, inc = states.iloc[0], states.iloc[1]
+    return (f"What training layer 1 did to it: its biases went from 0 to {inc['bias mean']:.2f} ± {inc['bias std']:.2f} "
+            f"(excluded: {ex['bias mean']:.2f}), while its weights' std stays {inc['weight std']:.3f} (initial "
+            f"{inc['initial weight std']:.3f}); its goodness sits at {inc['goodness / θ, median']:.2f} θ (median; "
+            f"excluded: {ex['goodness / θ, median']:.2f} θ). Of the normalized activity layer 2 receives, only "
+            f"{100 - inc[COMMON]:.1f} % differs from one image to the next with layer 1 in the loss, against "
+            f"{100 - ex[COMMON]:.1f} % without (the rest, the energy of the mean over images, is the same for "
+            "every image). Layer 1 alone tells positive from negative data "
+            f"{inc['layer 1 discrimination, last epoch [%]']:.1f} % of the time at the last epoch (chance: 50 %), so "
+            "its loss falls most by holding every image's goodness at θ, and the bias that does so drowns the image "
+            "in what it passes on.")
 
 
 def path_of(result: Result, root=None):

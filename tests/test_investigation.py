@@ -49,6 +49,9 @@ def test_goodness_margins_rank_labels_per_layer_and_summed():
     assert df.loc["layer 2", "true label: (g - θ)/θ, median [%]"] == pytest.approx(10.0)
     assert df.loc["layers 2..N summed (goodness inference)", "θ"] == 200
     assert df.loc["layers 2..N summed (goodness inference)", "true beats every wrong label [%]"] == 100
+    assert "layer 1 (not trained)" in df.index  # the paper's setting: layer 1 keeps its initial weights
+    trained = diagnostics.goodness_margins(g, y, [100.0, 100.0, 100.0], first_trained=True)
+    assert trained["layer"].iloc[0] == "layer 1"  # App. B's variant: layer 1 is in the loss
 
 
 def test_still_rising_fits_the_slope_of_the_last_epochs():
@@ -98,3 +101,58 @@ def test_init_decision_waits_then_takes_the_best_linear_then_goodness_then_the_i
     assert d["init"] == "fanin" and "goodness" in d["reason"]
     # tied on both: the incumbent (Loewe's) stays
     assert investigation.init_decision(_init_runs([97.6, 97.7, 97.75], [86, 58, 86.1]))["init"] == "loewe"
+
+
+def _arm(linear_end, disc_end, rise_epochs, epochs=200, seed=0):
+    """A run's metrics: discrimination rising linearly from chance to ``disc_end`` over
+    ``rise_epochs`` then flat, linear accuracy flat at ``linear_end`` with a 0.1 pp wiggle."""
+    e = np.arange(1, epochs + 1)
+    disc = 0.5 + (disc_end - 0.5) * np.minimum(e / rise_epochs, 1.0)
+    wiggle = 0.001 * np.random.default_rng(seed).standard_normal(epochs)
+    good = np.where(e % 10 == 0, 0.8, np.nan)
+    return pd.DataFrame({"epoch": e, "val_acc_linear": linear_end / 100 + wiggle, "val_acc_goodness": good,
+                         "disc_acc_layer1": disc, "disc_acc_layer2": disc, "disc_acc_layer3": disc})
+
+
+def test_first_layer_reading_waits_then_answers_both_questions_by_the_fixed_rule():
+    ex = _arm(98.0, 0.90, 40)
+    assert investigation.compare_first_layer((ex, "finished"), (ex.iloc[:90], "partial"))["status"] == "pending"
+    # layer 1 in the loss: 2 pp lower discrimination, slower rise, linear unchanged -> App. B holds, no gap explained
+    r = investigation.compare_first_layer((ex, "finished"), (_arm(98.0, 0.88, 80, seed=1), "finished"))
+    assert r["disc_lower"] and r["slower"] and not r["explains_gap"]
+    assert r["drop_disc"] == pytest.approx(2.0, abs=1e-9) and r["tol_linear"] == pytest.approx(0.28, abs=0.06)
+    # a clear linear gain with layer 1 trained would explain (part of) the gap; equal discrimination is not lower
+    r = investigation.compare_first_layer((ex, "finished"), (_arm(98.6, 0.90, 40, seed=1), "finished"))
+    assert r["explains_gap"] and not r["disc_lower"] and not r["slower"]
+    text = investigation.first_layer_text(r)
+    assert "**can explain**" in text and "not clearly lower" in text and "fixed on 2026-12-02" in text
+
+
+def test_compare_text_states_both_spreads_and_whether_goodness_follows_the_lead():
+    t = pd.DataFrame({"run": ["a", "b", "c"], "linear [%]": [97.6, 98.1, 98.1], "goodness [%]": [86.0, 58.0, 74.0],
+                      "lead of the true label over the best wrong, median [% of θ]": [1.2, 0.02, 0.09]})
+    text = diagnostics.compare_text(t)
+    assert "0.50 pp" in text and "28.0 pp" in text and "Its order is that of" in text and "1.2 % of θ" in text
+    assert "not in the same order" in diagnostics.compare_text(t.assign(**{"goodness [%]": [58.0, 86.0, 74.0]}))
+    assert diagnostics.compare_text(t.iloc[:1]) == ""
+
+
+def test_layer1_state_sees_a_bias_that_holds_goodness_at_theta_and_drowns_the_image():
+    from ffcnn_lib.config import Config
+    from ffcnn_lib.data import load_split
+
+    config = Config(filters=(4, 4), kernel=3, init="fanin")
+    torch.manual_seed(0)
+    model, encoder = config.network(), config.label_encoder("cpu")
+    x, y = load_split("val", 64, "cpu")
+    random = diagnostics.layer1_state(model, encoder, x, y, 0.33)
+    with torch.no_grad():  # what layer 1 learnt in the loss: a bias of 1 at goodness θ, weights unchanged
+        model.convs[0].bias.fill_(1.0)
+    biased = diagnostics.layer1_state(model, encoder, x, y, 0.33)
+    assert random["bias mean"] == 0 and biased["bias mean"] == pytest.approx(1.0)
+    assert biased["goodness / θ, median"] > random["goodness / θ, median"]
+    assert biased[diagnostics.COMMON] > random[diagnostics.COMMON] > 0
+    states = pd.DataFrame([{"run": "excluded", **random, "layer 1 discrimination, last epoch [%]": 50.0},
+                           {"run": "included", **biased, "layer 1 discrimination, last epoch [%]": 47.0}])
+    text = diagnostics.layer1_text(states)
+    assert "47.0 % of the time" in text and f"{100 - biased[diagnostics.COMMON]:.1f} % differs" in text
