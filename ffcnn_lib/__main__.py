@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--budget-minutes", type=float, default=150.0,
                    help="stop at the first epoch boundary after which the next epoch would not fit (default 150)")
     c.add_argument("--list", action="store_true", help="print each cell's status and estimated time left, train nothing")
+    c.add_argument("--readme", action="store_true",
+                   help="rewrite the README's status and campaign-times tables from the committed results, train nothing")
     c.add_argument("--device", default="cpu")
     c.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     c.add_argument("--cells", default=None, help="only these cells, in this order, by their number in --list "
@@ -173,6 +175,9 @@ def _campaign(args: argparse.Namespace) -> int:
         raise ValueError(f"--budget-minutes must be positive; got {args.budget_minutes}")
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1; got {args.workers}")
+    if args.readme:
+        print("README " + ("updated" if campaign.update_readme() else "unchanged"))
+        return 0
     args.list = args.list or args.measure  # --measure times the cells and lists them; it trains nothing
     cells, budget_s = campaign.CELLS, args.budget_minutes * 60
     if args.cells:

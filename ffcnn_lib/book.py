@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"results (profile {args.profile}):", flush=True)
         train_all(args.profile, args.force, args.device)
     if not args.skip_train and args.profile == "auto":
-        from .report import update_readme
+        from .campaign import update_readme
         if update_readme():
-            print("README: status table updated from the results", flush=True)
+            print("README: status and campaign-times tables updated from the results", flush=True)
     print("notebooks:", flush=True)
     execute_notebooks(args.profile, args.only)
     if not args.no_html:

@@ -6,12 +6,16 @@ from ffcnn_lib import report
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def test_the_readme_status_table_is_the_one_the_committed_results_give():
+def _block(markers: tuple[str, str]) -> str:
     text = README.read_text()
-    start, end = report.README_STATUS
+    start, end = markers
     assert start in text and end in text
-    block = text.split(start)[1].split(end)[0].strip()
-    assert block == report.status_markdown(), "README out of date: python -m ffcnn_lib.report --readme"
+    return text.split(start)[1].split(end)[0].strip()
+
+
+def test_the_readme_status_table_is_the_one_the_committed_results_give():
+    assert _block(report.README_STATUS) == report.status_markdown(), \
+        "README out of date: python -m ffcnn_lib campaign --readme"
 
 
 def test_the_status_table_counts_the_25_distinct_quantities_and_never_reproduces_on_one_seed():
@@ -26,3 +30,28 @@ def test_update_readme_leaves_the_readme_alone_for_results_elsewhere(results_roo
     copy.write_text("x\n" + "\n".join(report.README_STATUS) + "\n")
     assert not report.update_readme()  # FFCNN_RESULTS points elsewhere: the committed README stays
     assert report.update_readme(copy) and "25 distinct quantities" in copy.read_text()
+
+
+def test_the_readme_campaign_times_are_the_ones_the_committed_runs_recorded():
+    from ffcnn_lib import campaign
+
+    assert _block(campaign.README_TIMES) == campaign.times_markdown(), \
+        "README out of date: python -m ffcnn_lib campaign --readme"
+
+
+def test_campaign_times_name_machines_in_words_and_never_guess_an_unrecorded_kind():
+    from ffcnn_lib.campaign import _machine_words
+
+    assert _machine_words("cpu (amx, 1 thread)") == "amx, 1 thread"
+    assert _machine_words("cpu (x86_64, 1 threads)") == "a CPU of unrecorded kind, 1 thread"
+
+
+def test_campaign_update_readme_rewrites_both_blocks_of_a_given_readme(results_root, tmp_path):
+    from ffcnn_lib import campaign
+
+    copy = tmp_path / "README.md"
+    copy.write_text("\n".join([*report.README_STATUS, "between", *campaign.README_TIMES]) + "\n")
+    assert not campaign.update_readme()  # FFCNN_RESULTS points elsewhere: the committed README stays
+    assert campaign.update_readme(copy)
+    text = copy.read_text()
+    assert "25 distinct quantities" in text and "No campaign cell has finished yet." in text and "between" in text
