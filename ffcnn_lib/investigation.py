@@ -165,20 +165,23 @@ FIRST_LAYER_RUNS = {
     "layer 1 in the loss (Fig. 9's cell at 16 filters)": _cell("FF 16x5x5, layer 1 in the loss (issue 16)"),
 }
 EXCLUDED, INCLUDED = FIRST_LAYER_RUNS
+APP_B_DROP_PP = 2.0  # App. B: adding layer 1 "reduces the overall accuracy of the network by approximately 2 %"
 
 # How the first-layer cell is read, written down on 2026-12-02 while the run with layer 1 in the
-# loss had trained 89 of its 200 epochs and its partner 32, so neither finished outcome could shape
-# it. Excluding layer 1 is the paper's stated procedure (Sec. 2.2, App. B), not an open choice: it
+# loss had trained 89 of its 200 epochs and its partner 32 (their curves so far in view), so
+# neither finished outcome could shape it; the band of "about 2 %" added at epoch 100. Excluding layer 1 is the paper's stated procedure (Sec. 2.2, App. B), not an open choice: it
 # stays our default whatever the cell shows. The cell answers two questions instead.
 FIRST_LAYER_RULE_MD = (
     "How the cell is read, fixed on 2026-12-02 while the run with layer 1 in the loss had trained 89 and its "
-    "partner 32 of their 200 epochs: excluding layer 1 is what the paper does (Sec. 2.2, App. B), so it stays our "
+    "partner 32 of their 200 epochs (their curves so far in view; the band of \"about 2 %\" added at epoch 100): "
+    "excluding layer 1 is what the paper does (Sec. 2.2, App. B), so it stays our "
     "default whatever the cell shows. **(i) Does the untrained layer 1 explain the gap to Table 3?** Only if the "
     f"linear classifier's validation accuracy, mean of the last {LATE} epochs, is higher with layer 1 in the loss "
     "by more than 2·√2 × the larger late swing of the two runs; otherwise it does not. **(ii) App. B at 16 "
     "filters:** the final discrimination accuracy of layers 2 and 3 (Fig. 9's quantity, mean of the last "
-    f"{LATE} epochs) should be about 2 % lower with layer 1 in the loss, judged against the same 2·√2 × late swing "
-    "of that quantity; and the later layers should converge more slowly (epochs to 95 % of the final "
+    f"{LATE} epochs) should be about 2 % lower with layer 1 in the loss: lower by more than the same 2·√2 × late "
+    "swing of that quantity, and about 2 % as the book's claims read \"about x\" (within [x/2, 3x/2], here 1 to "
+    "3 pp, widened by that tolerance); and the later layers should converge more slowly (epochs to 95 % of the final "
     "discrimination accuracy, as the claims of chapter *The first layer* measure it). One seed each: indicative.")
 
 
@@ -216,6 +219,8 @@ def compare_first_layer(excluded: tuple[pd.DataFrame | None, str], included: tup
     out["drop_disc"] = ex["disc"][0] - inc["disc"][0]
     out["explains_gap"] = out["gain_linear"] > out["tol_linear"]
     out["disc_lower"] = out["drop_disc"] > out["tol_disc"]
+    lo, hi = APP_B_DROP_PP / 2 - out["tol_disc"], 3 * APP_B_DROP_PP / 2 + out["tol_disc"]
+    out["disc_size"] = "about" if lo <= out["drop_disc"] <= hi else "more" if out["drop_disc"] > hi else "less"
     out["slower"] = inc["plateau"] > ex["plateau"]
     return out
 
@@ -235,7 +240,9 @@ def first_layer_text(r: dict) -> str:
     answer_ii = (f"**(ii)** Layers 2 and 3 tell positive from negative data {inc['disc'][0]:.2f} % of the time with "
                  f"layer 1 in the loss and {ex['disc'][0]:.2f} % without ({-r['drop_disc']:+.2f} pp; tolerance "
                  f"{r['tol_disc']:.2f} pp; the paper: about 2 % lower), "
-                 + ("lower, as App. B says" if r["disc_lower"] else "not clearly lower")
+                 + (("not clearly lower" if not r["disc_lower"] else
+                     {"about": "lower by about the 2 % of App. B", "more": "lower, by far more than App. B's 2 %",
+                      "less": "lower, but by less than App. B's 2 %"}[r["disc_size"]]))
                  + f"; they reach 95 % of their final value after {inc['plateau']:.0f} epochs with layer 1 in the loss "
                  f"and {ex['plateau']:.0f} without (" + ("slower, as App. B says" if r["slower"] else
                                                           "not slower, against App. B") + "). "

@@ -119,7 +119,10 @@ def test_first_layer_reading_waits_then_answers_both_questions_by_the_fixed_rule
     assert investigation.compare_first_layer((ex, "finished"), (ex.iloc[:90], "partial"))["status"] == "pending"
     # layer 1 in the loss: 2 pp lower discrimination, slower rise, linear unchanged -> App. B holds, no gap explained
     r = investigation.compare_first_layer((ex, "finished"), (_arm(98.0, 0.88, 80, seed=1), "finished"))
-    assert r["disc_lower"] and r["slower"] and not r["explains_gap"]
+    assert r["disc_lower"] and r["slower"] and not r["explains_gap"] and r["disc_size"] == "about"
+    assert "lower by about the 2 % of App. B" in investigation.first_layer_text(r)
+    far = investigation.compare_first_layer((ex, "finished"), (_arm(90.0, 0.51, 80, seed=1), "finished"))
+    assert far["disc_size"] == "more" and "far more than App. B's 2 %" in investigation.first_layer_text(far)
     assert r["drop_disc"] == pytest.approx(2.0, abs=1e-9) and r["tol_linear"] == pytest.approx(0.28, abs=0.06)
     # a clear linear gain with layer 1 trained would explain (part of) the gap; equal discrimination is not lower
     r = investigation.compare_first_layer((ex, "finished"), (_arm(98.6, 0.90, 40, seed=1), "finished"))
