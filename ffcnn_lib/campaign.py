@@ -247,6 +247,26 @@ def epoch_seconds(config: Config, threads: int, steps: dict[str, dict]) -> tuple
     return per_epoch * v["ms_per_step"] / 1e3 * flops / (v["gflop_per_step"] * 1e9), f"scaled from {k.split(' ')[0]}"
 
 
+def relative_cost(model: str, threads: int, root: Path | None = None) -> float:
+    """How fast this machine kind trains ``model`` ("ff" or "bp") against the slowest kind measured:
+    for every network whose step both this kind and another have timed (with ``threads`` threads),
+    this kind's time over the slowest one's, averaged (1: no kind measured is slower, or nothing to
+    compare with). Within a priority the plan takes the model this kind is relatively best at first:
+    a bf16 kind speeds FF's fast path up several times but the fp32 BP baseline hardly, so BP cells are
+    better left to the kinds without bf16 (comparative advantage; the same cells get trained either way)."""
+    def by_shape(steps: dict[str, dict]) -> dict[str, float]:
+        return {k.split(" ", 1)[0]: v["ms_per_step"] for k, v in steps.items()
+                if k.startswith(model + "-") and k.endswith(f" {threads}t")}
+
+    here = by_shape(measured_steps(root=root))
+    others = [by_shape(json.loads(p.read_text())["steps"])
+              for p in sorted(((root or results_dir()) / "benchmarks").glob("campaign-steps-*.json"))
+              if p != steps_path(root=root)]
+    ratios = [ms / max([ms, *(o[shape] for o in others if shape in o)]) for shape, ms in here.items()
+              if any(shape in o for o in others)]
+    return round(sum(ratios) / len(ratios), 2) if ratios else 1.0
+
+
 def training_now(root: Path | None = None) -> list[str]:
     """The campaign cells some process is training at this moment (their claims are held): while
     any is, step times measured here would be slowed by it and must not be recorded."""
@@ -273,6 +293,7 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
               f"({', '.join(busy)}): they would be slowed; estimates are scaled instead", flush=True)
         measure = False
     rows, measured = [], 0
+    cost = {model: relative_cost(model, threads, root) for model in ("ff", "bp")}
     for i, cell in enumerate(CELLS if cells is None else cells):
         config = cell.config(profile)
         done, status = _epochs_done(config, root)
@@ -292,9 +313,10 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
             per_run = max(budget_s, DEFAULT_BUDGET_S)
             why = f"too slow here ({left_h:.1f} h left > {MAX_RUNS} runs of {per_run / 3600:.1f} h)" \
                 if left_h > MAX_RUNS * per_run / 3600 else "planned"
-        rows.append({**row, "epoch_s_here": epoch_s, "left_hours_here": left_h, "estimate": source, "plan": why})
+        rows.append({**row, "epoch_s_here": epoch_s, "left_hours_here": left_h, "estimate": source, "plan": why,
+                     "relative_cost": cost[config.model]})
     df = pd.DataFrame(rows)
-    planned = df[df["plan"] == "planned"].sort_values(["priority", "#"], kind="stable")
+    planned = df[df["plan"] == "planned"].sort_values(["priority", "relative_cost", "#"], kind="stable")
     order = {i: n for n, i in enumerate(planned["#"])}
     return df.assign(order=df["#"].map(order)).drop(columns="#")
 
@@ -394,7 +416,8 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
             row.update(status="not started", epochs_done=0, device="", precision="", train_hours=0.0,
                        val_acc=math.nan, val_acc_goodness=math.nan)
         row.update(left_hours=0.0 if row["status"] == "finished" else p["left_hours_here"],
-                   estimate=p["estimate"], plan=p["plan"], priority=cell.priority)
+                   estimate=p["estimate"], plan=p["plan"], priority=cell.priority,
+                   relative_cost=p["relative_cost"])
         rows.append(row)
     return pd.DataFrame(rows)
 

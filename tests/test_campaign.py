@@ -187,6 +187,24 @@ def test_the_plan_takes_cells_by_priority_among_those_that_finish_within_a_few_r
     assert order.index("FF 16x5x5 (Table 3), seed 2") < order.index("FF 64x3x3, max pooling (Table 3)")
 
 
+def test_within_a_priority_a_kind_takes_first_the_model_it_is_relatively_fastest_at(results_root, monkeypatch):
+    _on(monkeypatch, "amx")
+    _stub_steps(results_root, "avx2", {"FF 16x5x5 (Table 3, CAMs)": 90.0, "BP 16x5x5 (Sec. 3.1)": 50.0})
+    _stub_steps(results_root, "amx", {"FF 16x5x5 (Table 3, CAMs)": 20.0, "BP 16x5x5 (Sec. 3.1)": 40.0})
+    assert campaign.relative_cost("ff", 1) == pytest.approx(0.22) and campaign.relative_cost("bp", 1) == 0.8
+
+    def order() -> list[str]:
+        return [campaign.CELLS[i].name for i in campaign.planned(150 * 60, 2, measure=False)]
+
+    # bf16 makes FF 4.5x faster here but BP only 1.25x: the FF seeds go first, BP waits for a slower kind
+    assert order().index("FF 16x5x5 (Table 3), seed 2") < order().index("BP 16x5x5 (Sec. 3.1), seed 1")
+    # on the slowest kind both models cost 1 and the list order stands; priorities always come first
+    _on(monkeypatch, "avx2")
+    assert campaign.relative_cost("ff", 1) == campaign.relative_cost("bp", 1) == 1.0
+    assert order().index("BP 16x5x5 (Sec. 3.1), seed 1") < order().index("FF 16x5x5 (Table 3), seed 1")
+    assert order().index("BP 16x5x5 (Sec. 3.1), seed 2") < order().index("FF 64x3x3, max pooling (Table 3)")
+
+
 def test_the_bf16_twin_is_planned_only_where_the_cpu_has_native_bf16(results_root, monkeypatch):
     twin = "FF 16x5x5, bf16 twin (issue 17)"
     _on(monkeypatch, "avx2")
