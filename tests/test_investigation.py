@@ -123,6 +123,10 @@ def test_first_layer_reading_waits_then_answers_both_questions_by_the_fixed_rule
     assert "lower by about the 2 % of App. B" in investigation.first_layer_text(r)
     far = investigation.compare_first_layer((ex, "finished"), (_arm(90.0, 0.51, 80, seed=1), "finished"))
     assert far["disc_size"] == "more" and "far more than App. B's 2 %" in investigation.first_layer_text(far)
+    # later layers stuck near chance have not converged, however early they "reach" 95 % of their tiny rise
+    stuck = investigation.compare_first_layer((ex, "finished"), (_arm(90.0, 0.51, 2, seed=1), "finished"))
+    assert stuck["near_chance"] == ["included"] and stuck["slower"]
+    assert "do not converge at all" in investigation.first_layer_text(stuck)
     assert r["drop_disc"] == pytest.approx(2.0, abs=1e-9) and r["tol_linear"] == pytest.approx(0.28, abs=0.06)
     # a clear linear gain with layer 1 trained would explain (part of) the gap; equal discrimination is not lower
     r = investigation.compare_first_layer((ex, "finished"), (_arm(98.6, 0.90, 40, seed=1), "finished"))
