@@ -243,20 +243,21 @@ def first_layer_text(r: dict) -> str:
                                                   if r["explains_gap"] else
                                                   "training layer 1 does **not** lift it, so the untrained layer 1 "
                                                   "does not explain the gap to Table 3."))
+    size = ("not clearly lower" if not r["disc_lower"] else
+            {"about": "lower by about the 2 % of App. B", "more": "lower, by far more than App. B's 2 %",
+             "less": "lower, but by less than App. B's 2 %"}[r["disc_size"]])
+    if "included" in r["near_chance"]:
+        speed = (f"with layer 1 in the loss they end less than {NEAR_CHANCE_PP:.0f} pp above chance (50 %), so they "
+                 "do not converge at all: slower, as App. B says, and then some")
+    else:
+        speed = (f"they reach 95 % of their final value after {inc['plateau']:.0f} epochs with layer 1 in the loss "
+                 f"and {ex['plateau']:.0f} without ("
+                 + ("slower, as App. B says" if r["slower"] else "not slower, against App. B") + ")")
     answer_ii = (f"**(ii)** Layers 2 and 3 tell positive from negative data {inc['disc'][0]:.2f} % of the time with "
                  f"layer 1 in the loss and {ex['disc'][0]:.2f} % without ({-r['drop_disc']:+.2f} pp; tolerance "
-                 f"{r['tol_disc']:.2f} pp; the paper: about 2 % lower), "
-                 + (("not clearly lower" if not r["disc_lower"] else
-                     {"about": "lower by about the 2 % of App. B", "more": "lower, by far more than App. B's 2 %",
-                      "less": "lower, but by less than App. B's 2 %"}[r["disc_size"]]))
-                 + ("; with layer 1 in the loss they never get more than "
-                    f"{NEAR_CHANCE_PP:.0f} pp above chance (50 %), so they do not converge at all: slower, as App. B "
-                    "says, and then some. " if "included" in r["near_chance"] else
-                    f"; they reach 95 % of their final value after {inc['plateau']:.0f} epochs with layer 1 in the loss "
-                    f"and {ex['plateau']:.0f} without (" + ("slower, as App. B says" if r["slower"] else
-                                                             "not slower, against App. B") + "). ")
-                 f"Goodness inference at epoch 200: {inc['goodness']:.2f} % with layer 1 in the loss, "
-                 f"{ex['goodness']:.2f} % without (layer 1 never counts in it).")
+                 f"{r['tol_disc']:.2f} pp; the paper: about 2 % lower): {size}; {speed}. Goodness inference at epoch "
+                 f"200: {inc['goodness']:.2f} % with layer 1 in the loss, {ex['goodness']:.2f} % without (layer 1 "
+                 "never counts in it).")
     return answer_i + " " + answer_ii + " " + FIRST_LAYER_RULE_MD
 
 
