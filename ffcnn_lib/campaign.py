@@ -28,7 +28,7 @@ import pandas as pd
 from . import machine
 from .bench import EVAL_OVERHEAD  # an epoch's validation on top of its steps
 from .config import Config
-from .experiments import REPO, claim, load, load_partial, results_dir, run_or_load, write_atomic
+from .experiments import REPO, UNRECORDED, claim, load, load_partial, results_dir, run_or_load, write_atomic
 from .sweeps import ARTIFACTS, PROFILE, cell_key
 
 
@@ -452,6 +452,8 @@ def times_table(root: Path | None = None, cells: list[Cell] | None = None, profi
 def _machine_words(device: str) -> str:
     """A provenance device string in words: "cpu (amx, 1 thread)" -> "amx, 1 thread". Before the
     CPU kind was recorded (2026-12-01) it read "cpu (x86_64, 1 threads)": the kind is unknown."""
+    if device == UNRECORDED:
+        return "a machine not recorded (its process stopped before it wrote its record)"
     words = device.removeprefix("cpu (").removesuffix(")").replace("1 threads", "1 thread")
     return words.replace("x86_64", "a CPU of unrecorded kind")
 

@@ -175,6 +175,28 @@ def _earlier_segments(config: Config, root: Path) -> list[dict]:
              "seconds": prov.get("train_seconds", 0.0), "note": "device of the last stop; earlier ones not recorded"}]
 
 
+def _with_unrecorded(before: list[dict], checkpoint: Path) -> list[dict]:
+    """``before`` plus a segment for the epochs the resume point holds beyond it: a process stopped
+    without writing its record (killed, its machine taken back) trained them, on a machine nobody
+    recorded. Without it, the resuming process's segment would claim those epochs and their time."""
+    if not checkpoint.exists():
+        return before
+    import torch
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception:  # an unreadable resume point is not used either: train_many starts afresh
+        return before
+    recorded = before[-1]["epochs"][1] if before else 0
+    epoch, seconds = int(state["epoch"]), float(state["seconds"])
+    if epoch <= recorded:
+        return before
+    return before + [{"epochs": [recorded + 1, epoch], "device": UNRECORDED, "precision": None,
+                      "seconds": round(seconds - sum(s["seconds"] for s in before), 2)}]
+
+
+UNRECORDED = "not recorded (trained by a process stopped before it wrote its record)"
+
+
 def device_summary(segs: list[dict]) -> str:
     """One device name, or which device (and, where it changed, precision) trained which epochs."""
     if len({(s["device"], s.get("precision")) for s in segs}) <= 1:
@@ -467,7 +489,7 @@ def run_or_load_many(configs: list[Config], *, device: str | None = "auto", forc
                 ckpt = checkpoint_dir / f"{name}.pt"
                 for leftover in ckpt.parent.glob(f"{ckpt.stem}.tmp*"):  # of a checkpoint write that was killed
                     leftover.unlink(missing_ok=True)
-                before = {c.run_id(): _earlier_segments(c, root) for c in todo}
+                before = {c.run_id(): _with_unrecorded(_earlier_segments(c, root), ckpt) for c in todo}
                 outcomes = train_many(todo, device, checkpoint=ckpt, time_budget_s=time_budget_s,
                                       progress=progress, **train_kwargs)
                 for outcome in outcomes:

@@ -353,3 +353,28 @@ def seed_std_pp(root: Path | None = None) -> float | None:
     three seeds at the paper's settings have finished (the yardstick of :func:`twin_verdict`), else None."""
     accs = [r["val_acc_linear"] for r in (load(_cell(n), root) for n in SEED_CELLS) if r is not None]
     return float(np.std(100 * np.array(accs), ddof=1)) if len(accs) >= 3 else None
+
+
+# The three numbers of the 16x5x5 family that issue #16 set out from, each with the stored seed-0
+# run it was read from (the FF ones under the defaults superseded on 2026-12-02; the BP baseline is
+# untouched by the decisions, which concern FF networks only).
+GAP_QUANTITIES = {"16 filters 5x5": BASE, "16 filters 5x5 + max pooling": BASE.replace(max_pool=True),
+                  "best BP network": Config.bp()}
+
+
+def gap_table(root: Path | None = None) -> pd.DataFrame:
+    """Where the gap to the paper stands: per quantity of the 16x5x5 family, validation accuracy
+    reported, of the seed-0 run the issue began from, and now under the decided defaults (mean and
+    std over the finished seeds, with the summary's verdict; :func:`ffcnn_lib.report.status_table`)."""
+    from .report import status_table
+
+    status = status_table().set_index("quantity")
+    rows = []
+    for quantity, config in GAP_QUANTITIES.items():
+        start, now = load(config, root), status.loc[quantity]
+        rows.append({"quantity": quantity, "method": now["method"], "reported [%]": now["reported_pct"],
+                     "issue #16 began at, seed 0 [%]": 100 * start["val_acc_linear" if config.model == "ff"
+                                                                   else "val_acc_bp"] if start else math.nan,
+                     "now [%]": now["ours_pct"], "std over seeds [pp]": now["ours_std_pct"],
+                     "seeds": now["n_seeds"], "verdict": now["verdict"]})
+    return pd.DataFrame(rows)

@@ -105,6 +105,25 @@ def test_a_run_resumed_on_another_device_names_which_device_trained_which_epochs
     assert abs(sum(s["seconds"] for s in prov["segments"]) - prov["train_seconds"]) < 0.05
 
 
+def test_epochs_of_a_process_killed_before_its_record_are_said_unrecorded_not_claimed(results_root, monkeypatch):
+    import ffcnn_lib.train as train_mod
+    from ffcnn_lib.experiments import UNRECORDED
+    cfg = SMALL.replace(epochs=3)
+    partial = [results_root / "partial" / f"{cfg.run_id()}{ext}" for ext in (".json", ".metrics.csv")]
+    monkeypatch.setattr(train_mod, "device_name", lambda dev: "machine A")
+    assert run_or_load(cfg, device="cpu", progress=False, time_budget_s=1e-3) is None  # epoch 1 on A, recorded
+    kept = [p.read_bytes() for p in partial]
+    monkeypatch.setattr(train_mod, "device_name", lambda dev: "machine C")
+    assert run_or_load(cfg, device="cpu", progress=False, time_budget_s=1e-3) is None  # epoch 2 on C ...
+    for p, b in zip(partial, kept):  # ... whose process was killed before it wrote its record
+        p.write_bytes(b)
+    monkeypatch.setattr(train_mod, "device_name", lambda dev: "machine B")
+    prov = run_or_load(cfg, device="cpu", progress=False).summary["provenance"]  # epoch 3 on B
+    assert [(s["device"], s["epochs"]) for s in prov["segments"]] == [
+        ("machine A", [1, 1]), (UNRECORDED, [2, 2]), ("machine B", [3, 3])]
+    assert abs(sum(s["seconds"] for s in prov["segments"]) - prov["train_seconds"]) < 0.05
+
+
 def test_device_segments_merge_on_the_same_device_and_void_after_a_restart():
     from types import SimpleNamespace
     from ffcnn_lib.experiments import device_summary, segments

@@ -139,8 +139,8 @@ def test_compare_text_states_both_spreads_and_whether_goodness_follows_the_lead(
     t = pd.DataFrame({"run": ["a", "b", "c"], "linear [%]": [97.6, 98.1, 98.1], "goodness [%]": [86.0, 58.0, 74.0],
                       "lead of the true label over the best wrong, median [% of θ]": [1.2, 0.02, 0.09]})
     text = diagnostics.compare_text(t)
-    assert "0.50 pp" in text and "28.0 pp" in text and "Its order is that of" in text and "1.2 % of θ" in text
-    assert "not in the same order" in diagnostics.compare_text(t.assign(**{"goodness [%]": [58.0, 86.0, 74.0]}))
+    assert "0.50 pp" in text and "28.0 pp" in text and "rank correlation 1.00" in text and "1.2 % of θ" in text
+    assert "rank correlation -0.50" in diagnostics.compare_text(t.assign(**{"goodness [%]": [74.0, 86.0, 58.0]}))
     assert diagnostics.compare_text(t.iloc[:1]) == ""
 
 

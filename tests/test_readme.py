@@ -44,6 +44,8 @@ def test_campaign_times_name_machines_in_words_and_never_guess_an_unrecorded_kin
 
     assert _machine_words("cpu (amx, 1 thread)") == "amx, 1 thread"
     assert _machine_words("cpu (x86_64, 1 threads)") == "a CPU of unrecorded kind, 1 thread"
+    from ffcnn_lib.experiments import UNRECORDED
+    assert _machine_words(UNRECORDED).startswith("a machine not recorded")
 
 
 def test_campaign_update_readme_rewrites_both_blocks_of_a_given_readme(results_root, tmp_path):
