@@ -28,7 +28,7 @@ import pandas as pd
 from . import machine
 from .bench import EVAL_OVERHEAD  # an epoch's validation on top of its steps
 from .config import Config
-from .experiments import REPO, UNRECORDED, claim, load, load_partial, results_dir, run_or_load, write_atomic
+from .experiments import UNRECORDED, claim, load, load_partial, results_dir, run_or_load, write_atomic
 from .sweeps import ARTIFACTS, PROFILE, cell_key
 
 
@@ -433,17 +433,18 @@ def times_table(root: Path | None = None, cells: list[Cell] | None = None, profi
             continue
         prov, m = result.summary["provenance"], result.metrics
         # Runs finished before sessions were recorded (2026-12-01) name one device for all epochs.
-        segments = prov.get("segments") or [{"epochs": [1, len(m)], "device": prov["device"]}]
+        recorded = "segments" in prov
+        segments = prov["segments"] if recorded else [{"epochs": [1, len(m)], "device": prov["device"]}]
         parts = []
         for seg in segments:
             first, last = seg["epochs"]
             epochs = m[(m["epoch"] >= first) & (m["epoch"] <= last)]["epoch_s"]
             parts.append(f"{epochs.median():.1f} s on {_machine_words(seg['device'])} (epochs {first}-{last})"
-                         if "segments" in prov else
+                         if recorded else
                          f"{epochs.median():.1f} s (epochs {first}-{last}; the last session's machine: "
                          f"{_machine_words(seg['device'])})")
         rows.append({"run": cell.name, "wall time [h]": round(prov["train_seconds"] / 3600, 2),
-                     "sessions": len(segments) if "segments" in prov else "not recorded",
+                     "sessions": len(segments) if recorded else "not recorded",
                      "epoch, median, per session": "; ".join(parts),
                      "finished": prov.get("finished", "")[:10]})
     return pd.DataFrame(rows)
@@ -475,12 +476,12 @@ def times_markdown(root: Path | None = None) -> str:
 def update_readme(path: Path | None = None) -> bool:
     """Rewrite the README's blocks that the campaign's results feed: the status table
     (:func:`ffcnn_lib.report.update_readme`) and the campaign's times; True if either changed."""
-    from .report import replace_readme_block
+    from .report import replace_readme_block, speaks_for_readme
     from .report import update_readme as update_status
 
+    if not speaks_for_readme(path):
+        return False  # before computing the tables
     status = update_status(path)
-    if path is None and results_dir().resolve() != (REPO / "results").resolve():
-        return status
     return replace_readme_block(README_TIMES, times_markdown(), path) or status
 
 

@@ -188,8 +188,7 @@ def layer1_states(runs: dict, n_val: int = 2000, root=None) -> pd.DataFrame:
     for label, config in runs.items():
         result = load(config, root)
         if result is not None:
-            torch.manual_seed(config.seed)  # the initial weights the run started from
-            init_std = float(config.network().convs[0].weight.detach().std())
+            init_std = float(initial_network(config).convs[0].weight.detach().std())
             rows.append({"run": label, **layer1_state(result.load_model("cpu"), config.label_encoder("cpu"), x, y,
                                                       init_std),
                          "layer 1 discrimination, last epoch [%]": 100 * float(result.metrics["disc_acc_layer1"].iloc[-1])})
@@ -244,11 +243,16 @@ def run_or_load(result: Result, n_val: int = 10_000, root=None) -> tuple[pd.Data
 
 
 @torch.no_grad()
+def initial_network(config):
+    """The network a run of ``config`` starts from: its initial weights, drawn under its seed."""
+    torch.manual_seed(config.seed)
+    return config.network()
+
+
 def goodness_at_init(config, n: int = 200) -> list[float]:
     """Each layer's mean goodness over its threshold θ at initialization (seed ``config.seed``),
     on positive overlays of the first ``n`` training images: how far from θ training starts."""
-    torch.manual_seed(config.seed)  # the initial weights the run starts from
-    model, encoder = config.network(), config.label_encoder("cpu")
+    model, encoder = initial_network(config), config.label_encoder("cpu")
     x, y = load_split("train", n, "cpu")
     zs = model.activations(encoder.overlay(x, y))
     return [float(goodness(z).mean() / t) for z, t in zip(zs, model.thresholds)]

@@ -170,8 +170,9 @@ APP_B_DROP_PP = 2.0  # App. B: adding layer 1 "reduces the overall accuracy of t
 
 # How the first-layer cell is read, written down on 2026-12-02 while the run with layer 1 in the
 # loss had trained 89 of its 200 epochs and its partner 32 (their curves so far in view), so
-# neither finished outcome could shape it; the band of "about 2 %" added at epoch 100. Excluding layer 1 is the paper's stated procedure (Sec. 2.2, App. B), not an open choice: it
-# stays our default whatever the cell shows. The cell answers two questions instead.
+# neither finished outcome could shape it; the band of "about 2 %" added at epoch 100. Excluding
+# layer 1 is the paper's stated procedure (Sec. 2.2, App. B), not an open choice: it stays our
+# default whatever the cell shows. The cell answers two questions instead.
 FIRST_LAYER_RULE_MD = (
     "How the cell is read, fixed on 2026-12-02 while the run with layer 1 in the loss had trained 89 and its "
     "partner 32 of their 200 epochs (their curves so far in view; the band of \"about 2 %\" added at epoch 100): "
