@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,10 +249,11 @@ def epoch_seconds(config: Config, threads: int, steps: dict[str, dict]) -> tuple
 
 
 def relative_cost(model: str, threads: int, root: Path | None = None) -> float:
-    """How fast this machine kind trains ``model`` ("ff" or "bp") against the slowest kind measured:
-    for every network whose step both this kind and another have timed (with ``threads`` threads),
-    this kind's time over the slowest one's, averaged (1: no kind measured is slower, or nothing to
-    compare with). Within a priority the plan takes the model this kind is relatively best at first:
+    """How fast this machine kind trains ``model`` ("ff" or "bp") against the kinds measured: for
+    every network whose step both this kind and another have timed (with ``threads`` threads), this
+    kind's time over the geometric mean of all their times, averaged (1: nothing to compare with).
+    Against the mean rather than the slowest kind, so that the slowest kind too sees which model it
+    is least bad at. Within a priority the plan takes the model this kind is relatively best at first:
     a bf16 kind speeds FF's fast path up several times but the fp32 BP baseline hardly, so BP cells are
     better left to the kinds without bf16 (comparative advantage; the same cells get trained either way)."""
     def by_shape(steps: dict[str, dict]) -> dict[str, float]:
@@ -262,8 +264,8 @@ def relative_cost(model: str, threads: int, root: Path | None = None) -> float:
     others = [by_shape(json.loads(p.read_text())["steps"])
               for p in sorted(((root or results_dir()) / "benchmarks").glob("campaign-steps-*.json"))
               if p != steps_path(root=root)]
-    ratios = [ms / max([ms, *(o[shape] for o in others if shape in o)]) for shape, ms in here.items()
-              if any(shape in o for o in others)]
+    ratios = [ms / statistics.geometric_mean([ms, *(o[shape] for o in others if shape in o)])
+              for shape, ms in here.items() if any(shape in o for o in others)]
     return round(sum(ratios) / len(ratios), 2) if ratios else 1.0
 
 
