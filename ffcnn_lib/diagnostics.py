@@ -164,16 +164,18 @@ COMMON = "share of layer 2's input common to every image [%]"
 
 
 @torch.no_grad()
-def layer1_state(model, encoder, x: torch.Tensor, y: torch.Tensor, init_std: float) -> dict:
-    """What layer 1 hands on (App. B, issue #16): its weights' std against their initial scale, its
-    biases, its goodness over θ on positive overlays (median), and the *common share* of its
+def layer1_state(model, encoder, x: torch.Tensor, y: torch.Tensor, initial) -> dict:
+    """What layer 1 hands on (App. B, issue #16): its weights' std and its biases against those of
+    ``initial`` (the same network as initialized, :func:`initial_network`), its goodness over θ on positive overlays (median), and the *common share* of its
     normalized output, the input of layer 2: the energy of the mean over images divided by the
     mean energy, 1 when every image looks the same to layer 2."""
     conv = model.convs[0]
     z = model.activations(encoder.overlay(x, y))[0].float()
     u = layer_norm(z).flatten(1)
-    return {"weight std": float(conv.weight.std()), "initial weight std": init_std,
+    start = initial.convs[0]
+    return {"weight std": float(conv.weight.std()), "initial weight std": float(start.weight.std()),
             "bias mean": float(conv.bias.mean()), "bias std": float(conv.bias.std()),
+            "initial bias mean": float(start.bias.mean()),
             "goodness / θ, median": float((goodness(z) / model.thresholds[0]).median()),
             COMMON: float(100 * u.mean(0).pow(2).mean() / u.pow(2).mean())}
 
@@ -188,9 +190,8 @@ def layer1_states(runs: dict, n_val: int = 2000, root=None) -> pd.DataFrame:
     for label, config in runs.items():
         result = load(config, root)
         if result is not None:
-            init_std = float(initial_network(config).convs[0].weight.detach().std())
             rows.append({"run": label, **layer1_state(result.load_model("cpu"), config.label_encoder("cpu"), x, y,
-                                                      init_std),
+                                                      initial_network(config)),
                          "layer 1 discrimination, last epoch [%]": 100 * float(result.metrics["disc_acc_layer1"].iloc[-1])})
     return pd.DataFrame(rows)
 
@@ -200,7 +201,8 @@ def layer1_text(states: pd.DataFrame) -> str:
     if len(states) < 2:
         return ""
     ex, inc = states.iloc[0], states.iloc[1]
-    return (f"What training layer 1 did to it: its biases went from 0 to {inc['bias mean']:.2f} ± {inc['bias std']:.2f} "
+    return (f"What training layer 1 did to it: its biases went from {inc['initial bias mean']:.2f} (mean) to "
+            f"{inc['bias mean']:.2f} ± {inc['bias std']:.2f} "
             f"(excluded: {ex['bias mean']:.2f}), while its weights' std went from {inc['initial weight std']:.3f} to "
             f"{inc['weight std']:.3f}; its goodness sits at {inc['goodness / θ, median']:.2f} θ (median; "
             f"excluded: {ex['goodness / θ, median']:.2f} θ). Of the normalized activity layer 2 receives, only "

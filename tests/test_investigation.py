@@ -1,4 +1,5 @@
 """Issue #16's diagnostics and comparisons, on constructed data (no training)."""
+import copy
 import math
 
 import numpy as np
@@ -152,14 +153,17 @@ def test_layer1_state_sees_a_bias_that_holds_goodness_at_theta_and_drowns_the_im
     torch.manual_seed(0)
     model, encoder = config.network(), config.label_encoder("cpu")
     x, y = load_split("val", 64, "cpu")
-    random = diagnostics.layer1_state(model, encoder, x, y, 0.33)
+    initial = copy.deepcopy(model)
+    random = diagnostics.layer1_state(model, encoder, x, y, initial)
     with torch.no_grad():  # what layer 1 learnt in the loss: a bias of 1 at goodness θ, weights unchanged
         model.convs[0].bias.fill_(1.0)
-    biased = diagnostics.layer1_state(model, encoder, x, y, 0.33)
+    biased = diagnostics.layer1_state(model, encoder, x, y, initial)
     assert random["bias mean"] == 0 and biased["bias mean"] == pytest.approx(1.0)
+    assert biased["initial bias mean"] == 0 and biased["initial weight std"] == pytest.approx(random["weight std"])
     assert biased["goodness / θ, median"] > random["goodness / θ, median"]
     assert biased[diagnostics.COMMON] > random[diagnostics.COMMON] > 0
     states = pd.DataFrame([{"run": "excluded", **random, "layer 1 discrimination, last epoch [%]": 50.0},
                            {"run": "included", **biased, "layer 1 discrimination, last epoch [%]": 47.0}])
     text = diagnostics.layer1_text(states)
     assert "47.0 % of the time" in text and f"{100 - biased[diagnostics.COMMON]:.1f} % differs" in text
+    assert "biases went from 0.00 (mean) to 1.00" in text
