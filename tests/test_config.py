@@ -36,6 +36,7 @@ def test_int_filters_mean_three_equal_layers():
     (dict(padding="full"), "'full'.*allowed: same, valid"),
     (dict(filters=(8,) * 5, padding="valid"), r"kernel 7 with valid padding shrink 28x28 to \[22, 16, 10, 4, -2\]"),
     (dict(kernel=5, max_pool=True, padding="valid"), "max pooling, valid padding"),
+    (dict(model="bp", init="fanin"), "got init='fanin', input_norm=False; allowed: init='torch'"),
 ])
 def test_bad_values_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
