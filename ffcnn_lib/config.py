@@ -126,7 +126,7 @@ class Config:
         if self.init not in INITS:
             raise ValueError(f"unknown init {self.init!r}; allowed: {', '.join(INITS)}")
         if self.model == "bp" and (self.input_norm or self.init != "torch"):
-            raise ValueError(f"input_norm and init are options of the FF network; the BP baseline keeps PyTorch's init and "
+            raise ValueError("input_norm and init are options of the FF network; the BP baseline keeps PyTorch's init and "
                              f"no input norm (got init={self.init!r}, input_norm={self.input_norm}; allowed: init='torch', "
                              "input_norm=False)")
         if self.classifier_input not in CLASSIFIER_INPUTS:

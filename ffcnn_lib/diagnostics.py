@@ -166,9 +166,10 @@ COMMON = "share of layer 2's input common to every image [%]"
 @torch.no_grad()
 def layer1_state(model, encoder, x: torch.Tensor, y: torch.Tensor, initial) -> dict:
     """What layer 1 hands on (App. B, issue #16): its weights' std and its biases against those of
-    ``initial`` (the same network as initialized, :func:`initial_network`), its goodness over θ on positive overlays (median), and the *common share* of its
-    normalized output, the input of layer 2: the energy of the mean over images divided by the
-    mean energy, 1 when every image looks the same to layer 2."""
+    ``initial`` (the same network as initialized, :func:`initial_network`), its goodness over θ on
+    positive overlays (median), and the *common share* of its normalized output, the input of layer
+    2: the energy of the mean over images divided by the mean energy, 1 when every image looks the
+    same to layer 2."""
     conv = model.convs[0]
     z = model.activations(encoder.overlay(x, y))[0].float()
     u = layer_norm(z).flatten(1)
