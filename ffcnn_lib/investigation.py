@@ -379,3 +379,17 @@ def gap_table(root: Path | None = None) -> pd.DataFrame:
                      "now [%]": now["ours_pct"], "std over seeds [pp]": now["ours_std_pct"],
                      "seeds": now["n_seeds"], "verdict": now["verdict"]})
     return pd.DataFrame(rows)
+
+
+def gap_text(gap: pd.DataFrame) -> str:
+    """One sentence under :func:`gap_table`: how many seeds each number still waits for, or that
+    each has the :data:`ffcnn_lib.report.MIN_SEEDS` that a verdict other than indicative needs."""
+    from .report import MIN_SEEDS
+
+    short = gap[gap["seeds"] < MIN_SEEDS]
+    if short.empty:
+        return (f"Each of the three numbers rests on {MIN_SEEDS} or more finished seeds at the paper's settings, "
+                "so each verdict above is the summary page's statistical one, not an indicative reading.")
+    waits = "; ".join(f"{q}: {int(n)} of {MIN_SEEDS}" for q, n in zip(short["quantity"], short["seeds"]))
+    return (f"Seeds finished so far ({waits}). The campaign trains the rest (`make campaign`); until a number "
+            f"has {MIN_SEEDS}, its verdict is indicative.")

@@ -167,3 +167,13 @@ def test_layer1_state_sees_a_bias_that_holds_goodness_at_theta_and_drowns_the_im
     text = diagnostics.layer1_text(states)
     assert "47.0 % of the time" in text and f"{100 - biased[diagnostics.COMMON]:.1f} % differs" in text
     assert "biases went from 0.00 (mean) to 1.00" in text
+
+
+def test_gap_text_names_the_seeds_each_number_waits_for_then_says_every_verdict_is_statistical():
+    gap = pd.DataFrame({"quantity": ["16 filters 5x5", "16 filters 5x5 + max pooling", "best BP network"],
+                        "seeds": [1, 3, 2]})
+    text = investigation.gap_text(gap)
+    assert "16 filters 5x5: 1 of 3" in text and "best BP network: 2 of 3" in text
+    assert "max pooling" not in text and "indicative" in text
+    done = investigation.gap_text(gap.assign(seeds=3))
+    assert "3 or more finished seeds" in done and "of 3" not in done
