@@ -179,7 +179,8 @@ def _cost(rows: pd.DataFrame) -> dict:
     """Training wall time per run (mean, hours) and the devices of ``rows``."""
     if rows.empty or "train_seconds" not in rows:
         return {"train_h": np.nan, "device": ""}
-    return {"train_h": rows["train_seconds"].mean() / 3600, "device": ", ".join(sorted(rows["device"].unique()))}
+    # " / " between runs: a run's own record already uses ", " and "; " between its segments.
+    return {"train_h": rows["train_seconds"].mean() / 3600, "device": " / ".join(sorted(rows["device"].unique()))}
 
 
 def paper_cells(results: pd.DataFrame) -> pd.DataFrame:

@@ -417,8 +417,9 @@ def describe(df: pd.DataFrame) -> str:
         parts.append(f"{name} ({cells}{len(d)} run{'s' if len(d) > 1 else ''}, {epochs} epochs, "
                      f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, "
                      f"{math.ceil(d['n_train'].max())} training images)")
-    devices = ", ".join(sorted(df["device"].unique()))
+    runs_on = sorted(df["device"].unique())  # " / " between runs: a run's record uses ", " and "; " inside
+    devices = f"device{'s' if len(runs_on) > 1 else ''} {' / '.join(runs_on)}"
     total = df["train_seconds"].sum()
     minutes = f"{total / 60:.1f} min" if total >= 60 else f"{total:.0f} s"
     label = "profiles" if len(parts) > 1 else "profile"
-    return f"{label}: {', '.join(parts)}; device {devices}; training time {minutes} in total"
+    return f"{label}: {', '.join(parts)}; {devices}; training time {minutes} in total"
