@@ -59,14 +59,15 @@ NUMERICAL_CODE = ("model.py", "labels.py", "train.py", "inference.py")  # what m
 LEFTOVER_AGE_S = 3600  # a store takes seconds: a hidden folder this old was left by a killed one
 
 
-def _code_hash() -> str:
+def code_hash(package: Path = Path(__file__).parent) -> str:
+    """The hash of the numerical code in ``package`` (this library's by default)."""
     h = hashlib.sha256()
     for name in NUMERICAL_CODE:
-        h.update((Path(__file__).parent / name).read_bytes())
+        h.update((package / name).read_bytes())
     return h.hexdigest()[:12]
 
 
-CODE_HASH = _code_hash()  # taken at import: the code this process runs, recorded in each run's provenance
+CODE_HASH = code_hash()  # taken at import: the code this process runs, recorded in each run's provenance
 
 
 class ResultError(RuntimeError):
@@ -426,17 +427,20 @@ def _check_writable(folder: Path) -> None:
 
 def other_code(run_ids, root: Path | None = None) -> tuple[list[str], int]:
     """Which of the stored runs ``run_ids`` were made by numerical code other than this process's
-    (their ``code_hash`` differs from :data:`CODE_HASH`), and how many predate the hash."""
+    (their ``code_hash`` differs from :data:`CODE_HASH`, and no identical check of their model
+    bridges the two: :mod:`ffcnn_lib.equivalence`), and how many predate the hash."""
+    from .equivalence import current_hash
     runs = (root or results_dir()) / "runs"
     other, unknown = [], 0
     for run_id in dict.fromkeys(run_ids):
         try:
-            code = json.loads((runs / run_id / "summary.json").read_text())["provenance"].get("code_hash")
+            summary = json.loads((runs / run_id / "summary.json").read_text())
+            code = summary["provenance"].get("code_hash")
         except (OSError, ValueError, KeyError):
             continue
         if code is None:
             unknown += 1
-        elif code != CODE_HASH:
+        elif current_hash(summary["config"]["model"], code, root) != CODE_HASH:
             other.append(run_id)
     return other, unknown
 
