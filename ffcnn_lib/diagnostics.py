@@ -164,6 +164,30 @@ COMMON = "share of layer 2's input common to every image [%]"
 
 
 @torch.no_grad()
+def seeds_text(table: pd.DataFrame) -> str:
+    """What :func:`compare` shows across seeds of one configuration: mean ± std (n) of linear and
+    goodness accuracy, of their gap, and of the true label's median lead; whether the gap holds for
+    every seed. Empty below two seeds (no spread to give)."""
+    if len(table) < 2:
+        return ""
+    t = table.set_index("run")
+    lin, good = t["linear [%]"], t["goodness [%]"]
+    lead = t["lead of the true label over the best wrong, median [% of θ]"]
+    gap = lin - good
+
+    def ms(v: pd.Series, digits: int) -> str:
+        return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}"
+    every = (f"at least {gap.min():.2f} pp for every seed" if gap.min() > 0 else
+             f"though goodness is ahead for {int((gap <= 0).sum())} of them (gap down to {gap.min():.2f} pp)")
+    ratio = good.std() / max(lin.std(), 1e-9)
+    spread = (f"Goodness varies from seed to seed {ratio:.0f} times as much as the linear classifier (std): "
+              "whether goodness lags is settled by every seed, by how much depends on the seed." if ratio >= 2 else
+              "Both vary from seed to seed by similar amounts (std).")
+    return (f"Across the seeds of this network (mean ± std, n = {len(t)}): the linear classifier reaches "
+            f"{ms(lin, 2)} % and goodness inference {ms(good, 1)} %, a gap of {ms(gap, 2)} pp, {every}; the true "
+            f"label leads the best wrong one by {ms(lead, 2)} % of θ (median over images). {spread}")
+
+
 def layer1_state(model, encoder, x: torch.Tensor, y: torch.Tensor, initial) -> dict:
     """What layer 1 hands on (App. B, issue #16): its weights' std and its biases against those of
     ``initial`` (the same network as initialized, :func:`initial_network`), its goodness over θ on

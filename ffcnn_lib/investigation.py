@@ -153,6 +153,8 @@ def twin_verdict(fp32: pd.DataFrame | None, bf16: pd.DataFrame | None, seed_std_
 # linear classifier on the image alone): Table 3's cell, the CAM network, and the network chapter 05
 # analyses once it has finished.
 DECIDED: Config = _cell("FF 16x5x5 (Table 3, CAMs)")
+# Table 3's three seeds of it (issue #16, step 5): chapter 05 gives the goodness gap's seed spread.
+DECIDED_SEEDS = {f"seed {s}": DECIDED.replace(seed=s) for s in range(3)}
 
 # The 200-epoch runs of that network whose goodness chapter 05 compares: they differ in the
 # initialization (and the classifier input, which cannot change the FF layers).

@@ -145,6 +145,19 @@ def test_compare_text_states_both_spreads_and_whether_goodness_follows_the_lead(
     assert diagnostics.compare_text(t.iloc[:1]) == ""
 
 
+def test_seeds_text_gives_mean_and_std_of_both_methods_and_their_gap():
+    t = pd.DataFrame({"run": ["seed 0", "seed 1", "seed 2"], "linear [%]": [98.2, 98.2, 98.3],
+                      "goodness [%]": [74.0, 75.0, 67.0],
+                      "lead of the true label over the best wrong, median [% of θ]": [0.09, 0.10, 0.05]})
+    text = diagnostics.seeds_text(t)
+    assert "n = 3" in text and "98.23 ± 0.06 %" in text and "72.0 ± 4.4 %" in text
+    assert "a gap of 26.23 ± 4.42 pp, at least 23.20 pp for every seed" in text and "0.08 ± 0.03 % of θ" in text
+    assert "75 times as much" in text
+    close = diagnostics.seeds_text(t.assign(**{"goodness [%]": [98.15, 98.3, 98.35]}))
+    assert "goodness is ahead for 2 of them (gap down to -0.10 pp)" in close and "similar amounts" in close
+    assert diagnostics.seeds_text(t.iloc[:1]) == ""
+
+
 def test_layer1_state_sees_a_bias_that_holds_goodness_at_theta_and_drowns_the_image():
     from ffcnn_lib.config import Config
     from ffcnn_lib.data import load_split
