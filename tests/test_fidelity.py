@@ -236,5 +236,5 @@ def test_a_claim_without_paper_runs_of_every_cell_says_what_the_paper_runs_so_fa
     assert row["verdict"] == "no evidence yet"  # a partial reading is never a verdict
     # the fixture's 128x7x7 paper runs have no pooled partner yet: only the 16x5x5 pair is compared;
     # paper-profile evidence stays in the published table though the verdict rests on smoke runs
-    assert ("at the paper's settings so far (3 of 10 cells): pooling lowers accuracy in 1 of 1 configurations: "
-            "16-16-16 5x5 +0.30") in row["evidence"]
+    assert ("at the paper's settings so far (3 of 10 cells): pooling lowers accuracy in 1 of 1 configurations "
+            "(accuracy without minus with pooling; paper: positive in all five): 16-16-16 5x5 +0.30") in row["evidence"]
