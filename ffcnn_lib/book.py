@@ -72,8 +72,23 @@ def execute_notebooks(profile: str, only: list[str] | None = None) -> list[Path]
                 cell["metadata"]["tags"] = [*tags, "remove-cell"]
         nbformat.write(executed, out)
         print(f"  {nb.name:40s} {time.perf_counter() - t0:6.1f} s", flush=True)
+        for line in shown_stderr(executed):
+            print(f"    warning: the page shows this on stderr (fix its cause): {line}", flush=True)
         done.append(out)
     return done
+
+
+def shown_stderr(notebook) -> list[str]:
+    """The first line of each stderr output that the rendered page shows (cells tagged
+    ``remove-cell`` or ``remove-output`` hide theirs): a library warning there reaches every reader."""
+    lines = []
+    for cell in notebook.cells:
+        if {"remove-cell", "remove-output", "remove-stderr"} & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        for o in cell.get("outputs", []):
+            if o.get("name") == "stderr" and o.get("text", "").strip():
+                lines.append(o["text"].strip().splitlines()[0])
+    return lines
 
 
 def render() -> Path:

@@ -188,6 +188,7 @@ def seeds_text(table: pd.DataFrame) -> str:
             f"label leads the best wrong one by {ms(lead, 2)} % of θ (median over images). {spread}")
 
 
+@torch.no_grad()  # reads weights and one forward: no graph, and no warning on the page
 def layer1_state(model, encoder, x: torch.Tensor, y: torch.Tensor, initial) -> dict:
     """What layer 1 hands on (App. B, issue #16): its weights' std and its biases against those of
     ``initial`` (the same network as initialized, :func:`initial_network`), its goodness over θ on
@@ -276,6 +277,7 @@ def initial_network(config):
     return config.network()
 
 
+@torch.no_grad()  # a forward only: no graph, and no warning in the book when its scalars are read
 def goodness_at_init(config, n: int = 200) -> list[float]:
     """Each layer's mean goodness over its threshold θ at initialization (seed ``config.seed``),
     on positive overlays of the first ``n`` training images: how far from θ training starts."""

@@ -452,3 +452,16 @@ def test_a_run_commit_is_dirty_only_when_code_differs_from_it(tmp_path, monkeypa
     assert not experiments._git_commit().endswith("-dirty")
     (tmp_path / "ffcnn_lib" / "train.py").write_text("a = 2\n")
     assert experiments._git_commit().endswith("-dirty")
+
+
+def test_the_build_names_warnings_a_page_would_show_and_not_those_of_removed_cells():
+    import nbformat
+
+    from ffcnn_lib import book
+    shown = nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+        "stream", name="stderr", text="lib.py:3: UserWarning: careful\n  more\n")])
+    removed = nbformat.v4.new_code_cell("import tqdm", metadata={"tags": ["remove-cell"]}, outputs=[
+        nbformat.v4.new_output("stream", name="stderr", text="TqdmWarning: IProgress not found\n")])
+    stdout = nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", name="stdout", text="1\n")])
+    nb = nbformat.v4.new_notebook(cells=[removed, shown, stdout])
+    assert book.shown_stderr(nb) == ["lib.py:3: UserWarning: careful"]
