@@ -207,6 +207,25 @@ def device_summary(segs: list[dict]) -> str:
                      f"for epochs {s['epochs'][0]}-{s['epochs'][1]}" for s in segs)
 
 
+def atoms(segs: list[dict], key: str, whole: str) -> str:
+    """The distinct machines (``key="device"``) or training precisions (``"precision"``) of a run's
+    segments, "; "-joined (no name contains ";"); ``whole``, the run's one-line record, without
+    segments. For tables over many runs, where which epochs ran where belongs to the run's record."""
+    if not segs:
+        return whole
+    names = {str(s.get(key) or "not recorded") for s in segs}
+    return "; ".join(sorted("a machine not recorded" if n == UNRECORDED else n for n in names))
+
+
+def union(rows: pd.DataFrame, compact: str, whole: str, sep: str = "; ") -> str:
+    """The distinct names in column ``compact`` (:func:`atoms` of each run) over ``rows``, joined by
+    ``sep``; column ``whole`` where a table has no ``compact`` one."""
+    col = compact if compact in rows else whole
+    if col not in rows:
+        return ""
+    return sep.join(sorted({a.strip() for v in rows[col].dropna().astype(str) for a in v.split("; ") if a.strip()}))
+
+
 def precision_summary(segs: list[dict], last: str) -> str:
     """The run's training precision: one name, or which precision trained which epochs where a
     ``precision="auto"`` run resumed on another kind of machine changed it (issue #17)."""

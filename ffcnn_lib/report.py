@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .experiments import union
 from .sweeps import FIDELITY, PROFILE, by_fidelity, collect
 
 REPORTED_CSV = Path(__file__).with_name("paper_reported.csv")
@@ -141,8 +142,7 @@ def compare(results: pd.DataFrame, artifact: str | None = None, *, show_narrow: 
             status = verdict(diff, tol, n, profile, show_narrow)
         if status == NO_EVIDENCE:  # nothing of a pipeline check leaves this function
             mean = std = diff = tol = np.nan
-        precision = ", ".join(sorted(mine["precision"].dropna().astype(str).unique())) \
-            if n and "precision" in mine else ""
+        precision = union(mine, "precisions", "precision", sep=" + ") if n else ""  # one word each
         rows.append({"artifact": artifact, "quantity": r["quantity"], "split": r["split"], "method": r["method"],
                      "reported_pct": r["value"], "ours_pct": mean, "ours_std_pct": std, "n_seeds": n,
                      "diff_pp": diff, "tolerance_pp": tol, "profile": profile, "precision": precision,
@@ -179,8 +179,7 @@ def _cost(rows: pd.DataFrame) -> dict:
     """Training wall time per run (mean, hours) and the devices of ``rows``."""
     if rows.empty or "train_seconds" not in rows:
         return {"train_h": np.nan, "device": ""}
-    # " / " between runs: a run's own record already uses ", " and "; " between its segments.
-    return {"train_h": rows["train_seconds"].mean() / 3600, "device": " / ".join(sorted(rows["device"].unique()))}
+    return {"train_h": rows["train_seconds"].mean() / 3600, "device": union(rows, "machines", "device")}
 
 
 def paper_cells(results: pd.DataFrame) -> pd.DataFrame:

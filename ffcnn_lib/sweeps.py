@@ -28,7 +28,7 @@ from typing import Callable
 import pandas as pd
 
 from .config import Config
-from .experiments import add_test_numbers, has_test_numbers, load, run_or_load_many
+from .experiments import add_test_numbers, atoms, has_test_numbers, load, run_or_load_many, union
 from .train import STACKABLE, resolve_device
 
 PROFILES = ("smoke", "cpu", "short", "paper")
@@ -240,6 +240,8 @@ def _row(artifact: str, profile: str, paper: Config, result, cell: int) -> dict:
            "variant": paper.tags[0] if paper.tags else "", "seed": c.seed,
            "run_filters": "-".join(map(str, c.filters)), "epochs": c.epochs, "n_train": c.n_train,
            "device": prov["device"], "precision": prov["precision"], "train_seconds": prov["train_seconds"],
+           "machines": atoms(prov.get("segments") or [], "device", prov["device"]),
+           "precisions": atoms(prov.get("segments") or [], "precision", prov["precision"]),
            "git_commit": prov["git_commit"]}
     row.update({k: v for k, v in final.items() if "confusion" not in k})
     last = result.metrics.iloc[-1]  # how well each FF layer tells positive from negative data at the end
@@ -417,8 +419,8 @@ def describe(df: pd.DataFrame) -> str:
         parts.append(f"{name} ({cells}{len(d)} run{'s' if len(d) > 1 else ''}, {epochs} epochs, "
                      f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, "
                      f"{math.ceil(d['n_train'].max())} training images)")
-    runs_on = sorted(df["device"].unique())  # " / " between runs: a run's record uses ", " and "; " inside
-    devices = f"device{'s' if len(runs_on) > 1 else ''} {' / '.join(runs_on)}"
+    runs_on = union(df, "machines", "device")
+    devices = f"device{'s' if '; ' in runs_on else ''} {runs_on}"
     total = df["train_seconds"].sum()
     minutes = f"{total / 60:.1f} min" if total >= 60 else f"{total:.0f} s"
     label = "profiles" if len(parts) > 1 else "profile"

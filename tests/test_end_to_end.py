@@ -103,6 +103,14 @@ def test_a_run_resumed_on_another_device_names_which_device_trained_which_epochs
     assert [(s["device"], s["epochs"]) for s in prov["segments"]] == [("machine A", [1, 1]), ("machine B", [2, 3])]
     assert prov["device"] == "machine A for epochs 1-1; machine B for epochs 2-3"
     assert abs(sum(s["seconds"] for s in prov["segments"]) - prov["train_seconds"]) < 0.05
+    # tables over many runs name each machine once, not the epochs (that stays in the run's record)
+    from ffcnn_lib import experiments, sweeps
+    assert experiments.atoms(prov["segments"], "device", prov["device"]) == "machine A; machine B"
+    row = sweeps._row("bp", "smoke", cfg, done, 0)
+    assert row["machines"] == "machine A; machine B" and row["precisions"] == prov["segments"][0]["precision"]
+    unrecorded = [{"device": experiments.UNRECORDED, "precision": None}, {"device": "B", "precision": "fp32"}]
+    assert experiments.atoms(unrecorded, "device", "") == "B; a machine not recorded"
+    assert experiments.atoms(unrecorded, "precision", "") == "fp32; not recorded"
 
 
 def test_epochs_of_a_process_killed_before_its_record_are_said_unrecorded_not_claimed(results_root, monkeypatch):

@@ -54,7 +54,7 @@ def test_compare_columns_tolerance_and_precision():
     assert row["tolerance_pp"] == pytest.approx(report.tolerance_pp(99.13, 0.05, 3))
     assert row["precision"] == "bf16-autocast" and row["verdict"] == "reproduced"
     mixed = pd.concat([_bp([0.991]), _bp([0.992], precision="bf16-autocast")])
-    assert report.compare(mixed, "bp").iloc[0]["precision"] == "bf16-autocast, fp32"
+    assert report.compare(mixed, "bp").iloc[0]["precision"] == "bf16-autocast + fp32"
 
 
 @pytest.mark.parametrize("values, profile, want", [
@@ -98,9 +98,10 @@ def test_paper_cells_give_accuracy_wall_time_and_device_of_paper_runs_only():
     assert len(cells) == 1 and row["seeds"] == 2 and row["val_acc_bp [%]"] == pytest.approx(99.15)
     assert row["train_h"] == pytest.approx(1.5) and row["device"] == "cpu (x86_64, 2 threads)"
     assert report.compare(df.assign(artifact="bp", profile="paper"), "bp").iloc[0]["train_h"] == pytest.approx(1.5)
-    # runs on different machines stay apart from the segments of one run's record ("; ")
-    two = df.assign(device=["A for epochs 1-2; B for epochs 3-4", "C"], artifact="bp", profile="paper")
-    assert report.paper_cells(two).iloc[0]["device"] == "A for epochs 1-2; B for epochs 3-4 / C"
+    # over runs: each distinct machine once (a run's "machines"), not every run's epoch-by-epoch record
+    two = df.assign(device=["A for epochs 1-2; B for epochs 3-4", "C"], machines=["A; B", "B"],
+                    artifact="bp", profile="paper")
+    assert report.paper_cells(two).iloc[0]["device"] == "A; B"
     assert report.paper_cells(df.assign(artifact="bp", profile="smoke")).empty
 
 
