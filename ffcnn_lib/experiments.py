@@ -214,7 +214,7 @@ def atoms(segs: list[dict], key: str, whole: str) -> str:
     if not segs:
         return whole
     names = {str(s.get(key) or "not recorded") for s in segs}
-    return "; ".join(sorted("a machine not recorded" if n == UNRECORDED else n for n in names))
+    return "; ".join(sorted("not recorded" if n == UNRECORDED else n for n in names))
 
 
 def union(rows: pd.DataFrame, compact: str, whole: str, sep: str = "; ") -> str:

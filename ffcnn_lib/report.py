@@ -302,7 +302,8 @@ def paper_settings(artifact: str, results: pd.DataFrame) -> str:
                          for k, v in c.items() if k.startswith("val_acc") and pd.notna(v))
         lines.append(f"{c['model'].upper()} {c['filters']} {c['kernel']}x{c['kernel']}"
                      f"{' max pooling' if c['max_pool'] else ''}: finished, {accs} "
-                     f"({_seeds(c['seeds'])}; {c['train_h']:.1f} h each on {c['device']})")
+                     f"({_seeds(c['seeds'])}; {c['train_h']:.1f} h per run{' on average' if c['seeds'] > 1 else ''}"
+                     + (f"; machines: {c['device']})" if "; " in c["device"] else f" on {c['device']})"))
     paper = results[results["profile"] == "paper"]
     if not paper.empty and not reported(artifact).empty:
         numbers = compare(paper, artifact, show_narrow=True)
