@@ -179,3 +179,16 @@ def test_book_tables_name_snake_case_columns_in_words_and_mark_wide_tables():
     assert "max abs diff" in narrow and "max_abs_diff" not in narrow and "many-columns" not in narrow
     wide = pages.show(pd.DataFrame({f"c{i}": [i] for i in range(pages.MANY_COLUMNS)})).to_html()
     assert 'class="many-columns"' in wide  # tables.css lets only these headers break inside a word
+
+
+def test_seed_spread_is_tested_against_the_papers_stated_001_percent():
+    rows = pd.DataFrame({"quantity": ["a", "b", "c"], "method": ["linear", "linear", "bp"],
+                         "profile": ["paper", "paper", "short"], "n_seeds": [3, 3, 3],
+                         "ours_std_pct": [0.04, 0.07, 0.5]})
+    text = report.seed_spread_text(rows)  # the short-profile row is left out
+    assert "a (linear) 0.04 pp (n = 3); b (linear) 0.07 pp (n = 3); pooled, 0.06 pp, far larger" in text
+    assert "4 degrees of freedom: p < 1e-10" in text and "c (bp)" not in text
+    # chi2 with 2 dof has the tail exp(-x/2): s = 0.012 pp over 3 seeds gives x = 2.88, p = 0.24
+    close = report.seed_spread_text(rows.iloc[:1].assign(ours_std_pct=0.012))
+    assert "consistent with the paper's" in close and "2 degrees of freedom: p = 2.4e-01" in close
+    assert report.seed_spread_text(rows.assign(n_seeds=2)) == ""
