@@ -7,7 +7,8 @@ made before it. :func:`check` settles such a case by measurement instead of by r
 it trains one tiny configuration of one model under the old commit's code and under this
 checkout's, and compares every per-epoch number bit for bit (timings aside). An identical check is
 stored in :data:`RECORDS`, and :func:`current_hash` then treats that model's runs made by the old
-code as made by this code. A check covers one model only: FF runs of the old code stay marked.
+code as made by this code. A check covers one model only (FF runs of the old code stay marked),
+and the code path of the machine it ran on (its record names it: the CPU path here, not CUDA's).
 
     python -m ffcnn_lib.equivalence f2aee54 --model bp
 """
