@@ -510,9 +510,15 @@ def reported_val(cell: Cell) -> float:
 def curves(root: Path | None = None, cells: list[Cell] | None = None, profile: str = "paper") -> pd.DataFrame:
     """Per-epoch validation accuracy of every started cell, finished or not, in long form: cell,
     epoch, val_acc (linear classifier for FF, the network's output for BP), val_acc_goodness (every
-    10 epochs), status, and the paper's reported value where it gives one (``reported_pct``)."""
+    10 epochs), status, the paper's reported value where it gives one (``reported_pct``), the run's
+    seed, and its ``panel``: the name of the cell of its configuration's seed 0, so that a figure
+    draws the seeds of one configuration together."""
+    cells = CELLS if cells is None else cells
+    seed0 = {}
+    for cell in cells:  # the first cell of each configuration at seed 0 names its panel
+        seed0.setdefault(cell.config(profile), cell.name)
     frames = []
-    for cell in CELLS if cells is None else cells:
+    for cell in cells:
         c = cell.config(profile)
         result = load(c, root)
         if result is not None:
@@ -527,8 +533,9 @@ def curves(root: Path | None = None, cells: list[Cell] | None = None, profile: s
         frames.append(pd.DataFrame({"cell": cell.name, "epoch": metrics["epoch"], "val_acc": _val_acc(metrics),
                                     "val_acc_goodness": good, "epochs": c.epochs,
                                     "status": "finished" if result is not None else "partial",
-                                    "reported_pct": reported_val(cell)}))
-    columns = ["cell", "epoch", "val_acc", "val_acc_goodness", "epochs", "status", "reported_pct"]
+                                    "reported_pct": reported_val(cell), "seed": c.seed,
+                                    "panel": seed0.get(c.replace(seed=0), cell.name)}))
+    columns = ["cell", "epoch", "val_acc", "val_acc_goodness", "epochs", "status", "reported_pct", "seed", "panel"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 

@@ -76,6 +76,11 @@ def test_curves_follow_each_started_cell_with_the_paper_value_where_it_reports_o
     curve = campaign.curves(cells=cells, profile="smoke")
     assert curve["epoch"].tolist() == [1] and curve["status"].iloc[0] == "partial"
     assert 0 < curve["val_acc"].iloc[0] <= 1
+    # the seeds of one configuration share the panel of its seed-0 cell
+    seeds = [campaign.Cell("tiny", "cam"), campaign.Cell("tiny, seed 1", "cam", seed=1)]
+    assert campaign.run(1e-3, cells=seeds[1:], profile="smoke", progress=False, min_left_s=0) == 0
+    both = campaign.curves(cells=seeds, profile="smoke").drop_duplicates("cell")
+    assert both[["cell", "seed", "panel"]].values.tolist() == [["tiny", 0, "tiny"], ["tiny, seed 1", 1, "tiny"]]
 
 
 def test_cli_campaign_lists_the_cells(results_root, capsys):
