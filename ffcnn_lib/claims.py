@@ -8,7 +8,6 @@ the statistics of :data:`CLAIM_RULES_MD`; :func:`check_claims` gives every claim
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -17,6 +16,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .experiments import load_run
 from .report import KEY, MIN_SEEDS, NARROW, NO_EVIDENCE, _n_images, _seeds
 from .sweeps import FIDELITY, by_fidelity, cells_under, collect, one_profile
 
@@ -144,18 +144,6 @@ class Loaders:
     artifact's first run (legacy), and ``run(run_id)``, the stored result of one run."""
     result: Callable | None
     run: Callable
-
-
-def _load_run(run_id: str):
-    """The stored result of the run ``run_id`` (a folder of ``results/runs``)."""
-    from .config import Config
-    from .experiments import load, results_dir
-
-    config = json.loads((results_dir() / "runs" / run_id / "config.json").read_text())
-    result = load(Config.from_dict(config))
-    if result is None:
-        raise FileNotFoundError(f"run {run_id} is not in the result cache")
-    return result
 
 
 def _trend_claim(df: pd.DataFrame, col: str, series: str | None, x: str, sign: int,
@@ -531,7 +519,7 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable | Non
     curves or confusion matrices; ``result_loader(artifact)`` serves rows without run ids.
     Unless ``show_narrow``, a claim read on narrow profiles says :data:`NO_EVIDENCE` and no evidence.
     """
-    io = Loaders(result_loader, run_loader or _load_run)
+    io = Loaders(result_loader, run_loader or load_run)
     rows = []
     for claim in CLAIMS:
         frames = [results.get(a) for a in claim.artifacts]

@@ -300,6 +300,19 @@ def load(config: Config, root: Path | None = None) -> Result | None:
     return None
 
 
+def load_run(run_id: str, root: Path | None = None) -> Result:
+    """The stored result of the run ``run_id`` (a folder of ``results/runs``, as tables name runs)."""
+    path = (root or results_dir()) / "runs" / run_id / "config.json"
+    try:
+        config = Config.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"run {run_id} is not in the result cache ({path.parent})") from None
+    result = load(config, root)
+    if result is None:
+        raise FileNotFoundError(f"run {run_id} is not in the result cache")
+    return result
+
+
 def _fix(path: Path) -> str:
     return f"restore the folder from git (git checkout -- {path}) or delete it to rerun the run"
 

@@ -352,26 +352,45 @@ def paper_settings(artifact: str, results: pd.DataFrame) -> str:
     return "**At the paper's settings** (200 epochs, full data):\n\n" + "\n".join(f"* {line}" for line in lines)
 
 
-def saturation(metrics: pd.DataFrame) -> str:
-    """How a BP run ends (chapter 11): from which epoch it classifies every training image, in how
-    many epochs its loss rounds to exactly zero in fp32, and its validation accuracy's peak against
-    its last epoch (the one we report).
+def _and(items) -> str:
+    items = [str(x) for x in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def saturation(runs: pd.DataFrame | dict) -> str:
+    """How BP runs end (chapter 11), for one run's metrics or ``{seed: metrics}``: from which epoch
+    each classifies every training image, in how many epochs its loss rounds to exactly zero in
+    fp32, and its validation accuracy's peak against its last epoch (the one we report).
 
     Without regularization the cross-entropy saturates once every training image is classified
     with full confidence; the gradient is then zero for most batches, and Adam, which divides by a
     running gradient scale, turns the rare tiny gradient into a full-size step."""
-    perfect = metrics[metrics["train_acc"] == 1]
-    best, last = metrics.loc[metrics["val_acc"].idxmax()], metrics.iloc[-1]
+    runs = runs if isinstance(runs, dict) else {None: runs}
+    which = f" for seeds {_and(runs)}" if len(runs) > 1 else ""
+    first, at_100, zero = [], [], []
+    for m in runs.values():
+        perfect = m[m["train_acc"] == 1]
+        first.append(int(perfect["epoch"].iloc[0]) if len(perfect) else "never")
+        at_100.append(len(perfect))
+        zero.append(int((m["train_loss"] == 0).sum()))
     text = []
-    if len(perfect):
-        text.append(f"Training accuracy first reaches 100 % at epoch {int(perfect['epoch'].iloc[0])} ({len(perfect)} of "
-                    f"{len(metrics)} epochs at 100 %; in {int((metrics['train_loss'] == 0).sum())} the mean loss rounds "
-                    "to exactly zero in fp32): the cross-entropy saturates, most batches give no gradient, and the "
-                    "weights change little except where Adam, which divides by a running gradient scale, turns a "
-                    "rare tiny gradient into a full-size step.")
-    text.append(f"Validation accuracy peaks at {100 * best['val_acc']:.2f} % (epoch {int(best['epoch'])}) and ends at "
-                f"{100 * last['val_acc']:.2f} % (epoch {int(last['epoch'])}); we report the last epoch's, since a "
-                "peak picked on the validation set would flatter it.")
+    if any(f != "never" for f in first):
+        epochs = _and(len(m) for m in runs.values()) if len({len(m) for m in runs.values()}) > 1 \
+            else str(len(next(iter(runs.values()))))
+        text.append(f"Training accuracy first reaches 100 % at epoch{'s' if len(first) > 1 else ''} {_and(first)}{which} ({_and(at_100)} of "
+                    f"{epochs} epochs at 100 %; in {_and(zero)} the mean loss rounds to exactly zero in fp32): the "
+                    "cross-entropy saturates, most batches give no gradient, and the weights change little except "
+                    "where Adam, which divides by a running gradient scale, turns a rare tiny gradient into a "
+                    "full-size step.")
+        which = ""  # said once
+    best = [m.loc[m["val_acc"].idxmax()] for m in runs.values()]
+    last = [m.iloc[-1] for m in runs.values()]
+    ends = list(dict.fromkeys(int(e.epoch) for e in last))  # "epoch 200" once when all runs end there
+    text.append(f"Validation accuracy peaks at {_and(f'{100 * b.val_acc:.2f} %' for b in best)}{which} (epoch"
+                f"{'s' if len(best) > 1 else ''} {_and(int(b.epoch) for b in best)}) and ends at "
+                f"{_and(f'{100 * e.val_acc:.2f} %' for e in last)} (epoch{'s' if len(ends) > 1 else ''} {_and(ends)}); "
+                f"we report the last epoch's, since a peak picked on the "
+                "validation set would flatter it.")
     return " ".join(text)
 
 

@@ -224,6 +224,10 @@ def test_bp_saturation_names_the_first_perfect_epoch_and_the_peak_against_the_la
     assert "first reaches 100 % at epoch 2 (2 of 4 epochs at 100 %; in 1 the mean loss rounds to exactly zero" in text
     assert "peaks at 99.10 % (epoch 2) and ends at 98.90 % (epoch 4)" in text
     assert "100 %" not in report.saturation(m.assign(train_acc=0.99))  # never saturated: the peak only
+    seeds = report.saturation({0: m, 1: m.assign(train_acc=[0.98, 0.99, 1.0, 1.0])})
+    assert ("first reaches 100 % at epochs 2 and 3 for seeds 0 and 1 (2 and 2 of 4 epochs at 100 %; "
+            "in 1 and 1 the mean loss") in seeds
+    assert "peaks at 99.10 % and 99.10 % (epochs 2 and 2) and ends at 98.90 % and 98.90 % (epoch 4); we" in seeds
 
 
 def test_a_claim_without_paper_runs_of_every_cell_says_what_the_paper_runs_so_far_read(cache):
