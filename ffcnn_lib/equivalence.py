@@ -8,7 +8,7 @@ it trains one tiny configuration of one model under the old commit's code and un
 checkout's, and compares every per-epoch number bit for bit (timings aside). An identical check is
 stored in :data:`RECORDS`, and :func:`current_hash` then treats that model's runs made by the old
 code as made by this code. A check covers one model only (FF runs of the old code stay marked),
-and the code path of the machine it ran on (its record names it: the CPU path here, not CUDA's).
+and the code path it ran, the CPU's: runs of the old code on CUDA stay marked too.
 
     python -m ffcnn_lib.equivalence f2aee54 --model bp
 """
@@ -42,10 +42,18 @@ def records(root: Path | None = None) -> list[dict]:
     return json.loads(path.read_text())["records"] if path.exists() else []
 
 
-def current_hash(model: str, code_hash: str | None, root: Path | None = None) -> str | None:
-    """The hash that a run of ``model`` made by ``code_hash`` counts as: followed through the
-    identical checks of that model (old -> new, possibly several steps), else ``code_hash`` itself."""
-    same = {r["code_hash"]: r["same_as"] for r in records(root) if r["model"] == model and r["identical"]}
+def device_type(device: str) -> str:
+    """``"cpu"`` or ``"cuda"`` from a run's device name (``"cpu (avx2, 1 thread)"``, ``"NVIDIA H100 ..."``):
+    the two take different code paths (the CPU's eager fp32 BP step, CUDA's compiled bf16 one)."""
+    return "cpu" if device.startswith("cpu") else "cuda"
+
+
+def current_hash(model: str, code_hash: str | None, device: str = "cpu", root: Path | None = None) -> str | None:
+    """The hash that a run of ``model`` on ``device`` made by ``code_hash`` counts as: followed
+    through the identical checks of that model on that type of device (old -> new, possibly several
+    steps), else ``code_hash`` itself."""
+    same = {r["code_hash"]: r["same_as"] for r in records(root)
+            if r["model"] == model and r["identical"] and r.get("device_type", "cpu") == device_type(device)}
     seen = set()
     while code_hash in same and code_hash not in seen:
         seen.add(code_hash)
@@ -93,7 +101,7 @@ def check(commit: str, model: str, root: Path | None = None) -> dict:
     record = {"model": model, "code_hash": old_hash, "same_as": experiments.CODE_HASH, **result,
               "commit": full.stdout.strip(), "checked_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
               "check": f"python -m ffcnn_lib train --model {model} {' '.join(TINY)}, under each code",
-              "machine": kind()}
+              "machine": kind(), "device_type": "cpu"}  # the tiny runs train on this machine's CPU
     path = (root or experiments.results_dir()) / RECORDS
     path.parent.mkdir(parents=True, exist_ok=True)
     kept = [r for r in records(root) if (r["model"], r["code_hash"], r["same_as"]) != (model, old_hash, record["same_as"])]

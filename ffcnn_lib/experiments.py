@@ -472,7 +472,8 @@ def other_code(run_ids, root: Path | None = None) -> tuple[list[str], int]:
             continue
         if code is None:
             unknown += 1
-        elif current_hash(summary["config"]["model"], code, root) != CODE_HASH:
+        elif current_hash(summary["config"]["model"], code, summary["provenance"].get("device", "cpu"),
+                          root) != CODE_HASH:
             other.append(run_id)
     return other, unknown
 

@@ -17,12 +17,12 @@ def _records(root: Path, *records: dict) -> None:
     (root / equivalence.RECORDS).write_text(json.dumps({"records": list(records)}))
 
 
-def _run(root: Path, model: str, code_hash: str) -> str:
+def _run(root: Path, model: str, code_hash: str, device: str = "cpu (avx2, 1 thread)") -> str:
     """A stored run's summary, as much of it as other_code reads."""
-    run_id = f"{model}-{code_hash}"
+    run_id = f"{model}-{code_hash}" + ("-gpu" if not device.startswith("cpu") else "")
     (root / "runs" / run_id).mkdir(parents=True)
     (root / "runs" / run_id / "summary.json").write_text(
-        json.dumps({"config": {"model": model}, "provenance": {"code_hash": code_hash}}))
+        json.dumps({"config": {"model": model}, "provenance": {"code_hash": code_hash, "device": device}}))
     return run_id
 
 
@@ -41,11 +41,12 @@ def test_an_identical_check_bridges_its_model_only_and_chains(results_root, monk
              {"model": "bp", "code_hash": "mid", "same_as": "new", "identical": True},
              {"model": "ff", "code_hash": "ffold", "same_as": "new", "identical": False})
     runs = [_run(results_root, "bp", "old"), _run(results_root, "ff", "old"), _run(results_root, "ff", "ffold"),
-            _run(results_root, "bp", "other")]
+            _run(results_root, "bp", "other"), _run(results_root, "bp", "old", device="NVIDIA H100 80GB HBM3")]
     assert equivalence.current_hash("bp", "old") == "new"
     other, unknown = experiments.other_code(runs)
-    # the FF run of the same old code, a failed check, and an unchecked hash stay marked
-    assert other == ["ff-old", "ff-ffold", "bp-other"] and unknown == 0
+    # the FF run of the same old code, a failed check, an unchecked hash, and a run on CUDA (the check
+    # ran the CPU's code path) stay marked
+    assert other == ["ff-old", "ff-ffold", "bp-other", "bp-old-gpu"] and unknown == 0
 
 
 @pytest.mark.skipif(not (REPO / ".git").exists(), reason="needs the project's git history")
