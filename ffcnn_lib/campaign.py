@@ -513,13 +513,12 @@ def curves(root: Path | None = None, cells: list[Cell] | None = None, profile: s
     10 epochs), status, the paper's reported value where it gives one (``reported_pct``), the run's
     seed, and its ``panel``: the name of the cell of its configuration's seed 0, so that a figure
     draws the seeds of one configuration together."""
-    cells = CELLS if cells is None else cells
+    runs = [(cell, cell.config(profile)) for cell in (CELLS if cells is None else cells)]
     seed0 = {}
-    for cell in cells:  # the first cell of each configuration at seed 0 names its panel
-        seed0.setdefault(cell.config(profile), cell.name)
+    for cell, c in runs:  # the first cell of each configuration at seed 0 names its panel
+        seed0.setdefault(c, cell.name)
     frames = []
-    for cell in cells:
-        c = cell.config(profile)
+    for cell, c in runs:
         result = load(c, root)
         if result is not None:
             metrics = result.metrics

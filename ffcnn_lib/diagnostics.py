@@ -163,7 +163,6 @@ def compare_text(table: pd.DataFrame) -> str:
 COMMON = "share of layer 2's input common to every image [%]"
 
 
-@torch.no_grad()
 def seeds_text(table: pd.DataFrame) -> str:
     """What :func:`compare` shows across seeds of one configuration: mean ± std (n) of linear and
     goodness accuracy, of their gap, and of the true label's median lead; whether the gap holds for

@@ -48,11 +48,12 @@ def device_type(device: str) -> str:
     return "cpu" if device.startswith("cpu") else "cuda"
 
 
-def current_hash(model: str, code_hash: str | None, device: str = "cpu", root: Path | None = None) -> str | None:
+def current_hash(model: str, code_hash: str | None, device: str = "cpu", root: Path | None = None,
+                 checks: list[dict] | None = None) -> str | None:
     """The hash that a run of ``model`` on ``device`` made by ``code_hash`` counts as: followed
     through the identical checks of that model on that type of device (old -> new, possibly several
-    steps), else ``code_hash`` itself."""
-    same = {r["code_hash"]: r["same_as"] for r in records(root)
+    steps), else ``code_hash`` itself. ``checks``: :func:`records`, read once by a caller with many runs."""
+    same = {r["code_hash"]: r["same_as"] for r in (records(root) if checks is None else checks)
             if r["model"] == model and r["identical"] and r.get("device_type", "cpu") == device_type(device)}
     seen = set()
     while code_hash in same and code_hash not in seen:

@@ -461,8 +461,8 @@ def other_code(run_ids, root: Path | None = None) -> tuple[list[str], int]:
     """Which of the stored runs ``run_ids`` were made by numerical code other than this process's
     (their ``code_hash`` differs from :data:`CODE_HASH`, and no identical check of their model
     bridges the two: :mod:`ffcnn_lib.equivalence`), and how many predate the hash."""
-    from .equivalence import current_hash
-    runs = (root or results_dir()) / "runs"
+    from .equivalence import current_hash, records
+    runs, checks = (root or results_dir()) / "runs", records(root)
     other, unknown = [], 0
     for run_id in dict.fromkeys(run_ids):
         try:
@@ -473,7 +473,7 @@ def other_code(run_ids, root: Path | None = None) -> tuple[list[str], int]:
         if code is None:
             unknown += 1
         elif current_hash(summary["config"]["model"], code, summary["provenance"].get("device", "cpu"),
-                          root) != CODE_HASH:
+                          checks=checks) != CODE_HASH:
             other.append(run_id)
     return other, unknown
 

@@ -66,10 +66,11 @@ def seed_spread_text(numbers: pd.DataFrame) -> str:
     if rows.empty:
         return ""
     dof = int((rows["n_seeds"] - 1).sum())
-    stat = float(((rows["n_seeds"] - 1) * rows["ours_std_pct"] ** 2).sum()) / PAPER_SEED_STD_PP ** 2
+    squares = float(((rows["n_seeds"] - 1) * rows["ours_std_pct"] ** 2).sum())  # pooled variance x dof
+    stat = squares / PAPER_SEED_STD_PP ** 2
     p = float(torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64),
                                       torch.tensor(stat / 2, dtype=torch.float64)))
-    pooled = math.sqrt(float(((rows["n_seeds"] - 1) * rows["ours_std_pct"] ** 2).sum()) / dof)
+    pooled = math.sqrt(squares / dof)
     each = "; ".join(f"{r['quantity']} ({r['method']}) {r['ours_std_pct']:.2f} pp "
                      f"(n = {int(r['n_seeds'])})" for _, r in rows.iterrows())
     odds = f"p = {p:.1e}" if p >= 1e-10 else "p < 1e-10"
@@ -375,8 +376,8 @@ def saturation(runs: pd.DataFrame | dict) -> str:
         zero.append(int((m["train_loss"] == 0).sum()))
     text = []
     if any(f != "never" for f in first):
-        epochs = _and(len(m) for m in runs.values()) if len({len(m) for m in runs.values()}) > 1 \
-            else str(len(next(iter(runs.values()))))
+        lengths = [len(m) for m in runs.values()]
+        epochs = _and(lengths) if len(set(lengths)) > 1 else str(lengths[0])
         text.append(f"Training accuracy first reaches 100 % at epoch{'s' if len(first) > 1 else ''} {_and(first)}{which} ({_and(at_100)} of "
                     f"{epochs} epochs at 100 %; in {_and(zero)} the mean loss rounds to exactly zero in fp32): the "
                     "cross-entropy saturates, most batches give no gradient, and the weights change little except "
@@ -389,8 +390,7 @@ def saturation(runs: pd.DataFrame | dict) -> str:
     text.append(f"Validation accuracy peaks at {_and(f'{100 * b.val_acc:.2f} %' for b in best)}{which} (epoch"
                 f"{'s' if len(best) > 1 else ''} {_and(int(b.epoch) for b in best)}) and ends at "
                 f"{_and(f'{100 * e.val_acc:.2f} %' for e in last)} (epoch{'s' if len(ends) > 1 else ''} {_and(ends)}); "
-                f"we report the last epoch's, since a peak picked on the "
-                "validation set would flatter it.")
+                "we report the last epoch's, since a peak picked on the validation set would flatter it.")
     return " ".join(text)
 
 
