@@ -20,6 +20,7 @@ from . import campaign, sweeps
 from .claims import epochs_to_plateau
 from .config import Config
 from .experiments import load, validation_precision
+from .stats import Spread
 
 
 def _cell(name: str) -> Config:
@@ -301,20 +302,21 @@ INIT_RULE_MD = (f"The rule, fixed on 2026-12-02 while the fan-in run had trained
                 "Loewe's.")
 
 
-def init_decision(runs: pd.DataFrame) -> dict:
+def init_decision(runs: pd.DataFrame, tolerance_pp: float | None = None) -> dict:
     """Decide the FF init from :func:`runs_table` by the rule above. A run's yardstick is the mean
     of its last :data:`LATE` epochs' validation accuracy (linear); two means differ only beyond
     ``tolerance_pp`` = 2·√2 × the largest late swing (std) of the runs, the √2 because each mean is
     one run's (one seed: indicative until the cell has three). Among the runs within that of the
     best, the highest goodness wins if it beats the others by more than the same tolerance; else the
     incumbent stays if it is among them, else the best linear one. Returns ``{"init": None}`` with
-    the reason while a run has not finished."""
+    the reason while a run has not finished. ``tolerance_pp``: another margin than the rule's, for
+    a re-reading (:func:`init_rereading_text`)."""
     t = runs[runs["run"].isin(INIT_CANDIDATES)].set_index("run")
     if len(t) < len(INIT_CANDIDATES) or (t["status"] != "finished").any():
         return {"init": None, "reason": "waiting for " + ", ".join(t.index[t["status"] != "finished"])}
     late, swing, good = (t[f"val linear, mean of last {LATE} [%]"], t[f"val linear, std of last {LATE} [pp]"],
                          t["val goodness, last measured [%]"])
-    tol = 2 * math.sqrt(2) * float(swing.max())
+    tol = 2 * math.sqrt(2) * float(swing.max()) if tolerance_pp is None else tolerance_pp
     tied = late[late >= late.max() - tol].index
     if len(tied) == 1:
         winner, why = tied[0], f"best linear accuracy by more than {tol:.2f} pp"
@@ -329,6 +331,26 @@ def init_decision(runs: pd.DataFrame) -> dict:
                                                                           "the best linear one")
     return {"init": INIT_CANDIDATES[winner], "run": winner, "reason": why, "tolerance_pp": tol,
             "tied_on_linear": list(tied)}
+
+
+def init_rereading_text(runs: pd.DataFrame, spread: Spread) -> str:
+    """The init decision re-read with the seed spread that three seeds per cell now give (issue
+    #29): the same rule, with the margin of two one-seed runs, t(ν) · s · √2, in place of 2·√2 × the
+    largest late swing. Empty while the decision waits for its runs or no spread is known."""
+    first = init_decision(runs)
+    if first["init"] is None or not spread.known:
+        return ""
+    tol = spread.crit() * spread.s * math.sqrt(2)
+    again = init_decision(runs, tol)
+    outcome = ("The decision stands" if again["init"] == first["init"] else
+               f"By this margin the rule would choose {again['run']} instead; the decision is not changed "
+               "retroactively, the choice is open again")
+    return (f"**Re-read with the seed spread (2026-12-04).** The rule's margin was 2·√2 × the largest late swing of "
+            f"one run, {first['tolerance_pp']:.2f} pp, for want of seeds. Three seeds per cell at the paper's settings "
+            f"now give the seed-to-seed spread: {spread.s:.2f} pp pooled over {len(spread.cells)} cells "
+            f"({spread.dof} degrees of freedom), so two one-seed runs differ by more than "
+            f"t(0.975, {spread.dof}) · s · √2 = {tol:.2f} pp only 5 % of the time when they are equally good. "
+            f"With that margin: {again['reason']}; **{again['run']}**. {outcome}.")
 
 
 def twin_text(v: dict) -> str:

@@ -696,6 +696,7 @@ class Summary:
     sources: pd.DataFrame       # per artifact, how many cells come from each profile
     text: str                   # report.coverage_text(numbers)
     per_artifact: pd.DataFrame  # all 29 rows of report.compare, artifact by artifact (as the chapters show them)
+    pool: dict                  # the seed spreads behind every verdict (report.global_pool)
 
 
 def summary(profile: str = "auto", train_missing: bool = True, show_narrow: bool | None = None) -> Summary:
@@ -708,8 +709,9 @@ def summary(profile: str = "auto", train_missing: bool = True, show_narrow: bool
 
     show = profile in report.NARROW if show_narrow is None else show_narrow
     results = {a: collect(a, profile, train_missing=train_missing, progress=False) for a in ARTIFACTS}
-    every = pd.concat([report.compare(results[a], a, show_narrow=show) for a in report.reported()["artifact"].unique()],
-                      ignore_index=True)
-    claims = check_claims(results, lambda a: load_result(a, profile), show_narrow=show)
+    pool = report.global_pool()  # one seed spread behind every verdict of the page
+    every = pd.concat([report.compare(results[a], a, show_narrow=show, pool=pool)
+                       for a in report.reported()["artifact"].unique()], ignore_index=True)
+    claims = check_claims(results, lambda a: load_result(a, profile), show_narrow=show, pool=pool)
     numbers = report.distinct(every)
-    return Summary(numbers, claims, report.sources(results), report.coverage_text(numbers), every)
+    return Summary(numbers, claims, report.sources(results), report.coverage_text(numbers), every, pool)

@@ -25,7 +25,8 @@ def _runs(cells, profile="paper", seeds=3, artifact="x"):
 
 
 def _claims(results, **kw):
-    return claims.check_claims(results, None, **kw).set_index("claim")
+    """Verdicts with no seed spread pooled from elsewhere (``pool={}``) unless a test passes one."""
+    return claims.check_claims(results, None, **{"pool": {}, **kw}).set_index("claim")
 
 
 def _verdict(results, text, **kw):
@@ -57,9 +58,12 @@ def test_claims_follow_the_data():
     # a clear dip (0.5 pp at 32 filters) contradicts a monotone rise; BP rising clearly contradicts its fall
     no = _claims(_fig3a((0.975, 0.970, 0.988, 0.992), tuple(reversed(BP_DOWN))))
     assert no.loc[FIG3A_FF, "verdict"] == "contradicted" and no.loc[FIG3A_BP, "verdict"] == "contradicted"
-    # a dip within the noise, or no trend at all: neither confirmed nor contradicted
-    unsure = _claims(_fig3a((0.975, 0.9749, 0.988, 0.992), (0.99,) * 4))
-    assert unsure.loc[FIG3A_FF, "verdict"] == "inconclusive" and unsure.loc[FIG3A_BP, "verdict"] == "inconclusive"
+    # a dip within the noise between ends clearly apart: confirmed, saying which steps are clear on their own
+    dip = _claims(_fig3a((0.975, 0.9749, 0.988, 0.992), (0.99,) * 4))
+    assert dip.loc[FIG3A_FF, "verdict"] == "confirmed"
+    assert "ends differ clearly; 2 of 3 steps clear" in dip.loc[FIG3A_FF, "evidence"]
+    # no trend at all: neither confirmed nor contradicted
+    assert dip.loc[FIG3A_BP, "verdict"] == "inconclusive" and "0 of 3 steps clear" in dip.loc[FIG3A_BP, "evidence"]
 
 
 def test_fewer_than_three_seeds_or_the_short_profile_are_indicative():
@@ -79,16 +83,25 @@ def test_narrow_profiles_give_no_verdict_and_no_numbers_unless_asked():
     assert _verdict(smoke, FIG3A_FF, show_narrow=True) == "not tested (smoke profile; would read: confirmed)"
 
 
-def test_one_seed_borrows_the_pooled_spread_else_the_binomial_noise():
+def test_arms_share_the_pooled_spread_else_the_summary_pool_else_the_binomial_bound():
     cells = [({"filters": "16-16-16"}, {"val_acc_goodness": 0.98}),
              ({"filters": "32-32-32"}, {"val_acc_goodness": 0.99})]
     df = _runs(cells, seeds=1)
     est = claims.arms(df, "cell", "val_acc_goodness", claims._binomial("val_acc_goodness", 10_000))
     p = 0.98 + NOISE[0]
-    assert est[0].se == pytest.approx(np.sqrt(p * (1 - p) / 10_000))
+    assert est[0].se == pytest.approx(np.sqrt(p * (1 - p) / 10_000)) and est[0].dof == np.inf  # known exactly
+    # no arm with two seeds: the pooled spread of the paper-settings cells, with its degrees of freedom
+    spread = claims.Spread(0.0005, 6)
+    est = claims.arms(df, "cell", "val_acc_goodness", claims._binomial("val_acc_goodness", 10_000), spread)
+    assert est[0].se == pytest.approx(0.0005) and est[0].dof == 6
+    # an arm with three seeds: every arm takes its variance (2 dof), the single-seed ones as well
     both = pd.concat([df, _runs(cells, seeds=3).query("cell == 1").assign(cell=2)])
-    est = claims.arms(both, "cell", "val_acc_goodness")
-    assert est[0].se == pytest.approx(0.0003)  # the spread of the three-seed cell, for one seed
+    est = claims.arms(both, "cell", "val_acc_goodness", spread=spread)
+    assert est[0].se == pytest.approx(0.0003) and est[2].se == pytest.approx(0.0003 / np.sqrt(3))
+    assert est[0].dof == est[2].dof == 2
+    # no spread anywhere and no fallback: no noise estimate, so nothing is ever clear
+    bare = claims.arms(df, "cell", "val_acc_goodness")
+    assert np.isnan(bare[0].se) and not (bare[1] - bare[0]).clearly_above(0)
 
 
 # --- Fig. 4A: the batch trend over the whole grid -------------------------------------------------
@@ -108,8 +121,11 @@ def test_fig4a_needs_the_trend_over_every_batch_size():
     # the two ends agree with the paper but batch 50 beats 25 clearly: not monotone
     zigzag = (0.988, 0.985, 0.987, 0.984)
     assert _verdict(_fig4a({3: (0.98,) * 4, 5: falling, 7: zigzag}), FIG4A) == "contradicted"
-    # a flat middle: the ends differ clearly, a step does not go the claimed way
-    assert _verdict(_fig4a({3: (0.98,) * 4, 5: falling, 7: (0.988, 0.986, 0.986, 0.985)}), FIG4A) == "inconclusive"
+    # a flat middle: the ends differ clearly and no step goes clearly the other way
+    flat = _claims(_fig4a({3: (0.98,) * 4, 5: falling, 7: (0.988, 0.986, 0.986, 0.985)})).loc[FIG4A]
+    assert flat["verdict"] == "confirmed" and "7x7 by batch" in flat["evidence"]
+    # ends within the noise: inconclusive, however every step leans
+    assert _verdict(_fig4a({3: (0.98,) * 4, 5: falling, 7: (0.9862, 0.9861, 0.9860, 0.9859)}), FIG4A) == "inconclusive"
     assert _verdict(_fig4a({5: (0.986,) * 4, 7: (0.986,) * 4}), FIG4A) == "inconclusive"  # no batch effect
 
 
@@ -237,7 +253,8 @@ def _bp(val, **kw):
 
 def test_ff_and_bp_are_comparable_within_the_noise_tolerance():
     ok = _claims({"headline": _headline(), "bp": _bp(0.9913)}).loc[FF_BP]
-    assert ok["verdict"] == "confirmed" and "+0.07 pp, tolerance ±0.26 pp" in ok["evidence"]
+    # 3 seeds each, 0.03 pp spread: se 0.02 pp, t(2 dof) = 4.30
+    assert ok["verdict"] == "confirmed" and "+0.07 ± 0.02 pp, interval ±0.11 pp" in ok["evidence"]
     assert _verdict({"headline": _headline(), "bp": _bp(0.9850)}, FF_BP) == "contradicted"
     assert _verdict({"headline": _headline()}, FF_BP) == "not yet run"  # one of the two artifacts missing
     assert _verdict({"headline": _headline(), "bp": _bp(0.9913, seeds=1)}, FF_BP) == \
@@ -267,11 +284,11 @@ def test_confusion_reads_every_run_of_the_best_network():
     paper = [0.992, 0.996, 0.990, 0.995, 0.985, 0.990, 0.991, 0.994, 0.990, 0.986]
     loader = lambda acc: lambda run_id: SimpleNamespace(summary={"final": {"test_confusion_goodness": cm(acc)}})
     df = {"headline": _headline()}
-    assert claims.check_claims(df, None, run_loader=loader(paper)).set_index("claim").loc[CONFUSION, "verdict"] == \
-        "confirmed"
+    assert claims.check_claims(df, None, run_loader=loader(paper), pool={}).set_index("claim").loc[
+        CONFUSION, "verdict"] == "confirmed"
     swapped = paper.copy()
     swapped[4], swapped[1] = 0.999, 0.975  # 4 clearly the best, 1 clearly the worst (1,000 images each)
-    assert claims.check_claims(df, None, run_loader=loader(swapped)).set_index("claim").loc[
+    assert claims.check_claims(df, None, run_loader=loader(swapped), pool={}).set_index("claim").loc[
         CONFUSION, "verdict"] == "contradicted"
 
 
@@ -300,17 +317,17 @@ def _fig9(final_with=0.96, tau_with=30.0, final_without=0.98, tau_without=5.0, s
 
 def test_fig9_checks_convergence_speed_and_the_drop_on_the_figures_quantity():
     results, curves = _fig9()
-    table = claims.check_claims(results, None, run_loader=curves).set_index("claim")
+    table = claims.check_claims(results, None, run_loader=curves, pool={}).set_index("claim")
     assert table.loc[FIG9_SPEED, "verdict"] == "confirmed" and table.loc[FIG9_COST, "verdict"] == "confirmed"
     assert "falls by +2.00" in table.loc[FIG9_COST, "evidence"]
     # the same curves with and without layer 1: neither claim holds
     results, curves = _fig9(final_with=0.98, tau_with=5.0)
-    table = claims.check_claims(results, None, run_loader=curves).set_index("claim")
+    table = claims.check_claims(results, None, run_loader=curves, pool={}).set_index("claim")
     assert table.loc[FIG9_SPEED, "verdict"] == "inconclusive"
     assert table.loc[FIG9_COST, "verdict"] == "contradicted"  # 0 pp, clearly not about 2
     # faster with layer 1, and a 6 pp drop: contradicted both
     results, curves = _fig9(final_with=0.92, tau_with=2.0)
-    table = claims.check_claims(results, None, run_loader=curves).set_index("claim")
+    table = claims.check_claims(results, None, run_loader=curves, pool={}).set_index("claim")
     assert table.loc[FIG9_SPEED, "verdict"] == "contradicted" and table.loc[FIG9_COST, "verdict"] == "contradicted"
 
 

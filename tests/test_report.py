@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from ffcnn_lib import report
+from ffcnn_lib.stats import Spread
 
 KEYS = dict(K=0.35, label_set="set1", max_pool=False, include_first_layer=False)
 
@@ -26,35 +27,72 @@ def test_reported_file_has_every_table_and_headline_number():
     assert len(rep[rep.artifact == "table3"]) == 10 and len(rep) == 29
 
 
-def test_tolerance_is_twice_the_noise_of_the_difference():
-    # one seed: the binomial sampling of our 10,000 images and of the paper's, nothing else
-    assert report.tolerance_pp(99.0, math.nan, 1) == pytest.approx(2 * math.sqrt(2 * 99 * 1 / 10_000))
-    assert report.tolerance_pp(99.0, math.nan, 1) == pytest.approx(0.28, abs=0.005)  # quoted in the formula
-    # seeds: s^2/n (ours) + s^2/5 (the paper's five runs, Sec. 2.2)
-    s, n = 0.1, 4
-    want = 2 * math.sqrt(s ** 2 / n + s ** 2 / 5 + 2 * 99 * 1 / 10_000)
-    assert report.tolerance_pp(99.0, s, n) == pytest.approx(want)
-    # a test accuracy is one run of the paper's: wider
-    assert report.tolerance_pp(99.0, s, n, n_paper_runs=1) > report.tolerance_pp(99.0, s, n)
-    # a smaller evaluation set (smoke: 500 images) is noisier; more seeds tighten it
-    assert report.tolerance_pp(99.0, s, n, n_val=500) > report.tolerance_pp(99.0, s, n)
-    assert report.tolerance_pp(99.0, s, 10) < report.tolerance_pp(99.0, s, 3)
-    assert math.isnan(report.tolerance_pp(99.0, math.nan, 0))
-    assert "$" in report.TOLERANCE_FORMULA_MD and "s^2" in report.TOLERANCE_FORMULA_MD
+def _pool(s_pp=0.05, dof=6):
+    """A seed spread pooled over paper-settings cells, as :func:`report.seed_pool` gives it."""
+    return {"classifier": Spread(s_pp, dof), "goodness": Spread(math.nan, 0)}
+
+
+def test_tolerance_is_the_t_interval_of_the_seed_noise_on_shared_images():
+    # t(0.975, 6 dof) = 2.4469 (tables); Var d = s^2 (1/n + 1/m_eff), m_eff = 1 for the verdict
+    s, n = 0.05, 3
+    assert report.tolerance_pp(Spread(s, 6), n) == pytest.approx(2.4469 * s * math.sqrt(1 / 3 + 1), abs=1e-4)
+    # the reading with the paper's five runs independent is narrower; more seeds of ours tighten both
+    assert report.tolerance_pp(Spread(s, 6), n, m_eff=5) == pytest.approx(2.4469 * s * math.sqrt(1 / 3 + 1 / 5),
+                                                                           abs=1e-4)
+    assert report.tolerance_pp(Spread(s, 6), 10) < report.tolerance_pp(Spread(s, 6), 3)
+    # fewer degrees of freedom behind s: a wider t quantile (t(0.975, 2) = 4.3027)
+    assert report.tolerance_pp(Spread(s, 2), n) == pytest.approx(4.3027 * s * math.sqrt(4 / 3), abs=1e-4)
+    # no spread known, or no run: NaN (compare then falls back to the sampling stand-in)
+    assert math.isnan(report.tolerance_pp(Spread(math.nan, 0), 1)) and math.isnan(report.tolerance_pp(None, 1))
+    assert math.isnan(report.tolerance_pp(Spread(s, 6), 0))
+    # the sensitivity reading adds both images' binomial terms; alone it is the stand-in: 0.28 pp at 99 %
+    assert report.sampling_tolerance_pp(99.0, None, 1) == pytest.approx(1.96 * math.sqrt(2 * 99 * 1 / 10_000), abs=1e-3)
+    assert report.sampling_tolerance_pp(99.0, None, 1, n_val=500) > report.sampling_tolerance_pp(99.0, None, 1)
+    want = 2.4469 * math.sqrt(s ** 2 * (1 / 3 + 1) + 2 * 99 * 1 / 10_000)
+    assert report.sampling_tolerance_pp(99.0, Spread(s, 6), 3) == pytest.approx(want, abs=1e-4)
+    assert "$" in report.TOLERANCE_FORMULA_MD and "m_\\mathrm{eff}" in report.TOLERANCE_FORMULA_MD
+    assert "range(50000, 60000)" in report.TOLERANCE_FORMULA_MD  # the evidence for the shared split
+
+
+def test_seed_pool_takes_one_row_per_cell_and_family_at_the_papers_settings():
+    ff = pd.DataFrame([dict(model="ff", filters="16-16-16", kernel=5, batch_size=50, val_acc_linear=a,
+                            val_acc_goodness=g, run_id=f"ff{i}", **KEYS) for i, (a, g) in
+                       enumerate(((0.9820, 0.70), (0.9826, 0.75), (0.9823, 0.80)))])
+    bp = _bp([0.9890, 0.9900, 0.9895]).assign(run_id=["bp0", "bp1", "bp2"])
+    rows = pd.concat([ff.assign(artifact="table3", profile="paper"), ff.assign(artifact="cam", profile="paper"),
+                      bp, bp.assign(profile="short", run_id=["s0", "s1", "s2"])], ignore_index=True)
+    pool = report.seed_pool(rows)
+    # the FF cell once (its runs serve two artifacts), the BP cell once (the short runs left out)
+    assert pool["classifier"].dof == 4 and [c[1] for c in pool["classifier"].cells] == [3, 3]
+    assert pool["classifier"].s == pytest.approx(np.sqrt((0.03 ** 2 + 0.05 ** 2) / 2))
+    assert pool["goodness"].dof == 2 and pool["goodness"].s == pytest.approx(5.0)
+    assert report.seed_pool(pd.DataFrame())["classifier"].dof == 0
 
 
 def test_compare_columns_tolerance_and_precision():
-    cmp = report.compare(_bp([0.9910, 0.9920, 0.9915], precision="bf16-autocast"), "bp")
-    assert list(cmp.columns[:16]) == ["artifact", "quantity", "split", "method", "reported_pct", "ours_pct",
+    cmp = report.compare(_bp([0.9910, 0.9920, 0.9915], precision="bf16-autocast"), "bp", pool=_pool())
+    assert list(cmp.columns[:21]) == ["artifact", "quantity", "split", "method", "reported_pct", "ours_pct",
                                       "ours_std_pct", "n_seeds", "diff_pp", "tolerance_pp", "profile", "precision",
-                                      "verdict", "source", "train_h", "device"]
+                                      "verdict", "noise", "tolerance_m5_pp", "verdict_m5", "tolerance_split_pp",
+                                      "verdict_split", "source", "train_h", "device"]
     row = cmp.iloc[0]
     assert row["ours_pct"] == pytest.approx(99.15) and row["n_seeds"] == 3
     assert row["ours_std_pct"] == pytest.approx(0.05)
-    assert row["tolerance_pp"] == pytest.approx(report.tolerance_pp(99.13, 0.05, 3))
+    assert row["tolerance_pp"] == pytest.approx(report.tolerance_pp(Spread(0.05, 6), 3)) and row["noise"] == "seed spread"
+    assert row["tolerance_m5_pp"] == pytest.approx(report.tolerance_pp(Spread(0.05, 6), 3, 5))
     assert row["precision"] == "bf16-autocast" and row["verdict"] == "reproduced"
     mixed = pd.concat([_bp([0.991]), _bp([0.992], precision="bf16-autocast")])
-    assert report.compare(mixed, "bp").iloc[0]["precision"] == "bf16-autocast + fp32"
+    assert report.compare(mixed, "bp", pool=_pool()).iloc[0]["precision"] == "bf16-autocast + fp32"
+
+
+def test_the_verdict_counts_the_papers_runs_as_one_and_shows_them_as_five_beside_it():
+    # BP 16x5x5 as it stands: -0.15 pp with s = 0.057 pp over 6 dof: within ±0.16 pp (m = 1), not ±0.10 (m = 5)
+    row = report.compare(_bp([0.9891, 0.9898, 0.9905]), "bp", pool=_pool(0.057, 6)).iloc[0]
+    assert row["diff_pp"] == pytest.approx(-0.15) and row["verdict"] == "reproduced"
+    assert row["verdict_m5"] == "below reported" and row["verdict_split"] == "reproduced"
+    # no seed spread known anywhere: the sampling stand-in, said so
+    alone = report.compare(_bp([0.9898]), "bp", pool={}).iloc[0]
+    assert alone["noise"].startswith("images only") and alone["tolerance_pp"] == pytest.approx(1.96 * math.sqrt(2 * 99.13 * 0.87 / 10_000), abs=1e-4)
 
 
 @pytest.mark.parametrize("values, profile, want", [
@@ -69,24 +107,27 @@ def test_compare_columns_tolerance_and_precision():
     ((0.9850,), "short", "below (short profile, indicative)"),
 ])
 def test_verdicts_follow_profile_seeds_and_tolerance(values, profile, want):
-    assert report.compare(_bp(values, profile), "bp").iloc[0]["verdict"] == want
+    assert report.compare(_bp(values, profile), "bp", pool=_pool()).iloc[0]["verdict"] == want
 
 
-def test_a_tiny_seed_spread_does_not_shrink_the_tolerance_below_the_sampling_noise():
-    # three identical seeds (s = 0): 0.2 pp off is still within the 10,000-image sampling noise
-    row = report.compare(_bp([0.9933] * 3), "bp").iloc[0]
-    assert row["diff_pp"] == pytest.approx(0.2) and row["tolerance_pp"] > 0.25 and row["verdict"] == "reproduced"
+def test_the_pooled_spread_not_the_cells_own_sets_the_tolerance():
+    # three identical seeds (own s = 0) do not shrink it: the pool's 0.05 pp does
+    row = report.compare(_bp([0.9923] * 3), "bp", pool=_pool()).iloc[0]
+    assert row["diff_pp"] == pytest.approx(0.1) and row["tolerance_pp"] == pytest.approx(0.141, abs=0.001)
+    assert row["verdict"] == "reproduced"
+    assert report.compare(_bp([0.9933] * 3), "bp", pool=_pool()).iloc[0]["verdict"] == "above reported"
 
 
 def test_narrow_profiles_show_no_numbers_unless_asked():
     for profile in ("smoke", "cpu"):
         df = _bp([0.5, 0.6], profile)
-        hidden = report.compare(df, "bp").iloc[0]
+        hidden = report.compare(df, "bp", pool=_pool()).iloc[0]
         assert hidden["verdict"] == "no evidence yet" and hidden["profile"] == profile
         assert all(np.isnan(hidden[c]) for c in ("ours_pct", "ours_std_pct", "diff_pp", "tolerance_pp"))
-        shown = report.compare(df, "bp", show_narrow=True).iloc[0]
+        shown = report.compare(df, "bp", show_narrow=True, pool=_pool()).iloc[0]
         assert shown["verdict"] == f"not tested ({profile} profile)" and shown["ours_pct"] == pytest.approx(55.0)
-    assert report.compare(_bp([]).reindex(columns=_bp([0.9]).columns), "bp").iloc[0]["verdict"] == "not run"
+    assert report.compare(_bp([]).reindex(columns=_bp([0.9]).columns), "bp", pool=_pool()).iloc[0]["verdict"] == \
+        "not run"
 
 
 def test_paper_cells_give_accuracy_wall_time_and_device_of_paper_runs_only():
@@ -97,7 +138,8 @@ def test_paper_cells_give_accuracy_wall_time_and_device_of_paper_runs_only():
     row = cells.iloc[0]
     assert len(cells) == 1 and row["seeds"] == 2 and row["val_acc_bp [%]"] == pytest.approx(99.15)
     assert row["train_h"] == pytest.approx(1.5) and row["device"] == "cpu (x86_64, 2 threads)"
-    assert report.compare(df.assign(artifact="bp", profile="paper"), "bp").iloc[0]["train_h"] == pytest.approx(1.5)
+    assert report.compare(df.assign(artifact="bp", profile="paper"), "bp", pool=_pool()).iloc[0]["train_h"] == \
+        pytest.approx(1.5)
     # over runs: each distinct machine once (a run's "machines"), not every run's epoch-by-epoch record
     two = df.assign(device=["A for epochs 1-2; B for epochs 3-4", "C"], machines=["A; B", "B"],
                     artifact="bp", profile="paper")
@@ -115,7 +157,7 @@ def _numbers(profile_of):
             rows.append({**{k: r[k] for k in report.KEY}, f"{r['split']}_acc_{r['method']}": r["value"] / 100})
         df = pd.DataFrame(rows).groupby(report.KEY, as_index=False, dropna=False).first()
         out.append(report.compare(df.assign(artifact=artifact, profile=profile_of(artifact)), artifact,
-                                  show_narrow=True))
+                                  show_narrow=True, pool={}))
     return pd.concat(out, ignore_index=True)
 
 
@@ -182,13 +224,12 @@ def test_book_tables_name_snake_case_columns_in_words_and_mark_wide_tables():
 
 
 def test_seed_spread_is_tested_against_the_papers_stated_001_percent():
-    rows = pd.DataFrame({"quantity": ["a", "b", "c"], "method": ["linear", "linear", "bp"],
-                         "profile": ["paper", "paper", "short"], "n_seeds": [3, 3, 3],
-                         "ours_std_pct": [0.04, 0.07, 0.5]})
-    text = report.seed_spread_text(rows)  # the short-profile row is left out
-    assert "a (linear) 0.04 pp (n = 3); b (linear) 0.07 pp (n = 3); pooled, 0.06 pp, far larger" in text
-    assert "4 degrees of freedom: p < 1e-10" in text and "c (bp)" not in text
+    cells = (("a", 3, 0.04), ("b", 3, 0.07))
+    pool = {"classifier": Spread(math.sqrt((0.04 ** 2 + 0.07 ** 2) / 2), 4, cells)}
+    text = report.seed_spread_text(pool)
+    assert "(validation, one row per cell): a 0.04 pp (n = 3); b 0.07 pp (n = 3); pooled, 0.06 pp over 4" in text
+    assert "far larger" in text and "p < 1e-10" in text and "literal reading" in text
     # chi2 with 2 dof has the tail exp(-x/2): s = 0.012 pp over 3 seeds gives x = 2.88, p = 0.24
-    close = report.seed_spread_text(rows.iloc[:1].assign(ours_std_pct=0.012))
-    assert "consistent with the paper's" in close and "2 degrees of freedom: p = 2.4e-01" in close
-    assert report.seed_spread_text(rows.assign(n_seeds=2)) == ""
+    close = report.seed_spread_text({"classifier": Spread(0.012, 2, (("a", 3, 0.012),))})
+    assert "consistent with the paper's" in close and "p = 2.4e-01" in close
+    assert report.seed_spread_text({"classifier": Spread(math.nan, 0)}) == ""
