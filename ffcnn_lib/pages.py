@@ -510,10 +510,32 @@ def comparison(cmp: pd.DataFrame, profile: str = "auto", *, source: bool = False
     return show(out, wrap=("verdict", "quantity", "runs: profile, precision, training"))
 
 
+def settle_text(missing) -> str:
+    """What would settle the rest of a partially judged claim: its cells without a finished run at
+    the paper's settings (``missing``: (artifact, cell) pairs), with the cost of one seed of each."""
+    from . import costs
+    from .sweeps import cell_plan
+
+    if not missing:
+        return ""
+    plans: dict = {}
+    configs = [plans.setdefault(a, cell_plan(a))[c][1] for a, c in missing]
+    estimates = [costs.estimate(c) for c in configs]
+    gpu = sum(e["gpu_minutes"] for e in estimates)
+    kinds = set.intersection(*(set(e["cpu_hours"]) for e in estimates))
+    cpu = sorted(((k, sum(e["cpu_hours"][k] for e in estimates)) for k in kinds), key=lambda kv: kv[1])
+    parts = [f"about {gpu:.0f} GPU minutes" if np.isfinite(gpu) else "GPU time not measured yet"]
+    if cpu:
+        parts.append("about " + ", ".join(f"{h:.0f} h on a 2-core {kind} CPU" for kind, h in cpu))
+    return (f"To settle the rest: {len(configs)} more cell{'s' if len(configs) > 1 else ''} at the paper's "
+            f"settings, one seed each: {'; '.join(parts)}.")
+
+
 def claims_table(claims: pd.DataFrame, profile: str = "auto"):
-    """The paper's claims with their verdicts (``claims.check_claims`` / ``claims_for``). Unless the
-    build is narrow, a claim checked only on narrow-profile runs says "not tested" without what
-    those runs would read; a reading of the paper-profile cells so far is kept."""
+    """The paper's claims with their verdicts (``claims.check_claims`` / ``claims_for``), where each
+    was tested, and for a partial verdict what would settle the rest (:func:`settle_text`). Unless
+    the build is narrow, a claim checked only on narrow-profile runs says "not tested" without what
+    those runs would read."""
     d = claims.reset_index() if "claim" not in claims else claims.copy()
     narrow_build = profile in narrow()
     rows = []
@@ -525,14 +547,19 @@ def claims_table(claims: pd.DataFrame, profile: str = "auto"):
             ev = ev[so_far:] if so_far >= 0 else ""
             verdict = re.sub(r"; would read: [^)]*", "", verdict)
             if p in narrow():
-                verdict = "not tested yet: not all its cells have runs at the paper's widths and data"
+                verdict = "not tested yet: fewer than two of its cells have runs at the paper's widths and data"
+        missing = r.get("missing")
+        if isinstance(missing, list) and missing:
+            ev = f"{ev} {settle_text(missing)}".strip()
+        tested = r.get("tested_on")
         rows.append({"claim": r.get("claim", ""), "verdict": verdict, "evidence": ev,
+                     "tested on": tested if isinstance(tested, str) else "",
                      "checked on": "" if not narrow_build and p in narrow() else p})
     out = pd.DataFrame(rows)
-    for c in ("evidence", "checked on"):  # nothing to say: leave it out
+    for c in ("evidence", "tested on", "checked on"):  # nothing to say: leave it out
         if c in out and (out[c] == "").all():
             out = out.drop(columns=c)
-    return show(out, wrap=("claim", "verdict", "evidence"))
+    return show(out, wrap=("claim", "verdict", "evidence", "tested on"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -335,3 +335,46 @@ def test_epochs_to_plateau():
     e = pd.Series([1, 2, 3, 4])
     assert claims.epochs_to_plateau(e, pd.Series([0.6, 0.8, 0.95, 0.96])) == 3  # 95 % of the way from 0.5 to 0.96
     assert claims.epochs_to_plateau(e, pd.Series([0.96, 0.5, 0.9, 0.96])) == 1
+
+
+# --- Partial verdicts: judged on the cells that have paper-profile runs (issue #31) ---------------
+
+def _fig3a_partial(ff_paper):
+    """Fig. 3A with FF at 16 and 32 filters at the paper's settings (one seed each, accuracies
+    ``ff_paper``) and every other cell a pipeline check (smoke)."""
+    paper = _runs([({"filters": f"{f}-{f}-{f}"}, {"val_acc_goodness": a}) for f, a in zip((16, 32), ff_paper)],
+                  seeds=1, artifact="fig3a")
+    smoke = _runs([({"filters": f"{f}-{f}-{f}"}, {"val_acc_goodness": 0.5}) for f in (64, 128)]
+                  + [({"model": "bp", "filters": f"{f}-{f}-{f}"}, {"val_acc_bp": 0.5}) for f in (16, 32, 64, 128)],
+                  profile="smoke", seeds=1, artifact="fig3a")
+    smoke = smoke.assign(cell=smoke["cell"] + 2, run_id="smoke-" + smoke["run_id"])
+    return {"fig3a": pd.concat([paper, smoke], ignore_index=True)}
+
+
+POOL = {"goodness": claims.Spread(0.06, 6), "classifier": claims.Spread(0.06, 6)}  # pp, as report.seed_pool
+
+
+def test_a_partial_confirmation_names_its_cells_and_the_missing_ones():
+    row = _claims(_fig3a_partial((0.975, 0.983)), pool=POOL).loc[FIG3A_FF]
+    assert row["verdict"] == "confirmed on 2 of 4 cells (1 seed per cell: indicative)"
+    assert row["tested_on"] == "16 filters, 32 filters" and row["profile"] == "paper"
+    assert sorted(row["missing"]) == [("fig3a", 2), ("fig3a", 3)]
+    assert "ν = 6" in row["evidence"]  # one seed per cell: the summary's pooled spread, its 6 dof
+    # the BP claim has no paper cell at all: no verdict of the pipeline checks' reaches the table
+    assert _claims(_fig3a_partial((0.975, 0.983)), pool=POOL).loc[FIG3A_BP, "verdict"] == "no evidence yet"
+
+
+def test_a_partial_contradiction():
+    assert _verdict(_fig3a_partial((0.983, 0.975)), FIG3A_FF, pool=POOL) == \
+        "contradicted on 2 of 4 cells (1 seed per cell: indicative)"
+    # without any seed spread, one seed per cell: the binomial bound (0.2 pp per run) leaves 0.1 pp open
+    assert _verdict(_fig3a_partial((0.980, 0.981)), FIG3A_FF) == "inconclusive on 2 of 4 cells (1 seed per cell: indicative)"
+
+
+def test_a_claim_with_one_paper_cell_is_not_tested_yet():
+    df = _fig3a_partial((0.975, 0.983))["fig3a"]
+    one = df[~((df.cell == 1) & (df.profile == "paper"))]
+    smoke32 = _runs([({"filters": "32-32-32"}, {"val_acc_goodness": 0.5})], profile="smoke", seeds=1,
+                    artifact="fig3a").assign(cell=1, run_id="smoke-32")
+    row = _claims({"fig3a": pd.concat([one, smoke32], ignore_index=True)}, pool=POOL).loc[FIG3A_FF]
+    assert row["verdict"] == "no evidence yet" and not isinstance(row.get("missing"), list)
