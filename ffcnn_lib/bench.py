@@ -1,7 +1,8 @@
 """Training-speed benchmark: ``python -m ffcnn_lib.bench`` (``make bench``).
 
 Times FF training steps of one configuration for the naive reference (eager fp32) and the fast path
-(bf16 autocast + channels_last + torch.compile, CUDA only), and prints ms/step, the time of one
+(bf16 autocast + channels_last + torch.compile, CUDA only), BP's step in eager fp32 against its fast
+path on a few networks (issue #25), and prints ms/step, the time of one
 epoch and of a full run, the achieved TFLOP/s and the fraction of the device's peak; then the
 throughput of R stacked small networks against R single runs, the cost of goodness inference
 against the linear classifier (Sec. 2.3), and the memory of one step, FF against BP. Writes the
@@ -75,6 +76,54 @@ def time_steps(configs: list[Config], device: torch.device, fast: bool, steps: i
 
     block(warmup, 0)
     return sorted(block(steps, warmup + k * steps) for k in range(3))[1]
+
+
+def parse_networks(text: str) -> list[tuple[tuple[int, ...], int]]:
+    """``"16x5,32x7,64x7"`` -> [((16, 16, 16), 5), ...]: three equal layers of F filters, kernel K
+    (``"16-32-64x7"`` for unequal layers). Empty: none."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        filters, sep, kernel = item.partition("x")
+        try:
+            widths = tuple(int(f) for f in filters.split("-"))
+            out.append((widths if len(widths) > 1 else widths * 3, int(kernel)))
+        except ValueError:
+            raise ValueError(f"network {item!r}: expected FILTERSxKERNEL such as 16x5, 32x7 or 16-32-64x7") from None
+        if not sep:
+            raise ValueError(f"network {item!r}: expected FILTERSxKERNEL such as 16x5, 32x7 or 16-32-64x7")
+    return out
+
+
+def bp_speed(networks: list[tuple[tuple[int, ...], int]], device: torch.device, steps: int,
+             batch_size: int = 50, compile_modes: tuple[str, ...] = ("default",)) -> list[dict]:
+    """BP's step (Adam, ``batch_size``) in eager fp32 against its fast path on this device (issue
+    #25), per network: on CUDA compiled bf16; on a CPU with native bf16 the path training takes,
+    bf16 autocast + channels_last without compiling, and the same compiled (``compile_modes``), to show
+    whether compiling pays (:func:`ffcnn_lib.train.default_compile`); without native bf16 BP trains in eager fp32 and
+    only that row is timed. ``speedup``: eager fp32's ms/step over the row's."""
+    cuda = device.type == "cuda"
+    native = cuda or cpu_bf16_native()
+    out = []
+    for filters, kernel in networks:
+        config = Config.bp(filters=filters, kernel=kernel, batch_size=batch_size)
+        variants = [("eager fp32" + (" (TF32 off)" if cuda else ""), False, "")]
+        if cuda:
+            variants.append(("bf16 + channels_last + compile default (fast path)", True, "default"))
+        elif native:
+            variants += [("bf16 + channels_last, eager (fast path)", True, "")]
+            variants += [(f"bf16 + channels_last + compile {m}", True, m) for m in compile_modes]
+        rows = []
+        for label, fast, mode in variants:
+            s = time_steps([config], device, fast, steps, warmup=5 if mode else 2, compile_mode=mode, bf16=fast)
+            rows.append({"variant": label, "ms_per_step": s * 1e3})
+        for r in rows:
+            r["speedup"] = rows[0]["ms_per_step"] / r["ms_per_step"]
+        out.append({"network": "x".join(map(str, filters)) + f" k{kernel} b{batch_size}", "config": config.to_dict(),
+                    "gflop_per_step": step_flops(config) / 1e9, "threads": torch.get_num_threads(),
+                    "rows": rows, "note": "" if native else "no native bf16: BP trains in eager fp32 here"})
+    return out
 
 
 def multirun_ratio(device: torch.device, fast: bool, runs: int, steps: int, compile_mode: str = "default") -> dict:
@@ -463,13 +512,13 @@ def cpu_targets(recs: list[dict]) -> "pd.DataFrame":
 
 def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
     """The book's performance tables: ``speed``, ``multirun``, ``memory``, ``memory_by_depth``,
-    ``inference``, ``precision``."""
+    ``inference``, ``precision``, ``bp_speed`` (BP's step, eager fp32 against its fast path)."""
     import pandas as pd
 
     def net(config: dict) -> str:
         return "x".join(map(str, config["filters"])) + f" k{config['kernel']} b{config['batch_size']}"
 
-    speed, multi, mem, inf, prec, depth = [], [], [], [], [], []
+    speed, multi, mem, inf, prec, depth, bp = [], [], [], [], [], [], []
     for r in recs:
         # versions and commit stay in the records; the tables name device and day
         where = {"device": r["device"].replace("NVIDIA ", "") + (" (cut short)" if r.get("complete") is False else ""),
@@ -478,6 +527,9 @@ def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
             speed.append({**where, "network": net(r["config"]), "variant": v["variant"], "ms/step": v["ms_per_step"],
                           "200 epochs [min]": v["run_200_epochs_min"], "TFLOP/s": v["tflops"],
                           "of peak": v["fraction_of_peak"]})
+        for b in r.get("bp") or []:  # timed with its own thread count (the record's device names the FF part's)
+            bp += [{**where, "threads": b["threads"], "network": b["network"], "variant": v["variant"],
+                    "ms/step": v["ms_per_step"], "speed-up over eager fp32": v["speedup"]} for v in b["rows"]]
         for m in r.get("multirun") or []:
             multi.append({**where, "network": m["config"], "compile mode": m.get("compile_mode"),
                           "stacked runs": m["runs"], "ms/step alone": m["ms_per_step_single"],
@@ -520,7 +572,7 @@ def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
                         "ten passes / linear": i["separate_vs_linear"]})
     return {"speed": pd.DataFrame(speed), "multirun": pd.DataFrame(multi), "memory": pd.DataFrame(mem),
             "inference": pd.DataFrame(inf), "precision": pd.DataFrame(prec),
-            "memory_by_depth": pd.DataFrame(depth)}
+            "memory_by_depth": pd.DataFrame(depth), "bp_speed": pd.DataFrame(bp)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -542,6 +594,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="networks whose step memory to measure: bench (the timed config), paper (the best network)")
     p.add_argument("--depths", default="2,3,4,6,8",
                    help="layer counts for the memory-vs-depth study (16 filters 5x5; empty: skip)")
+    p.add_argument("--bp-networks", default=None,
+                   help="BP networks whose step to time in eager fp32 against BP's fast path, FILTERSxKERNEL "
+                        "comma-separated (default 16x5,32x7,64x7 on a CPU, 16x5 on CUDA; empty: none)")
+    p.add_argument("--bp-only", action="store_true",
+                   help="time only BP's steps (--bp-networks) and add them to the existing record of this network")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision-only", action="store_true",
                    help="run only the matched-run check and add it to the existing record of this network")
@@ -573,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     path = out / f"bench-{'cuda' if cuda else 'cpu-' + machine.kind()}-{'x'.join(map(str, config.filters))}-k{config.kernel}.json"
     record: dict = {"device": name, "config": config.to_dict(), "gflop_per_step": flops / 1e9, "peak_tflops": peak,
                     "rows": [], "multirun": [], "memories": [], "inference": None, "memory_by_depth": [],
-                    "precision_check": None, "complete": False,
+                    "precision_check": None, "bp": [], "complete": False,
                     "versions": {"torch": torch.__version__, "python": platform.python_version()},
                     "git_commit": _git_commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "cpu": None if cuda else machine.capabilities()}
@@ -582,6 +639,29 @@ def main(argv: list[str] | None = None) -> int:
         write_atomic(path, json.dumps(record, indent=1))
 
     epochs = args.precision_epochs if args.precision_epochs is not None else (0 if cuda else 2)
+    given = args.compile_modes if args.compile_modes is not None else ("default,reduce-overhead" if cuda else "default")
+    modes = [m.strip() for m in given.split(",") if m.strip()]
+    bp_networks = parse_networks(args.bp_networks if args.bp_networks is not None else
+                                 ("16x5" if cuda else "16x5,32x7,64x7"))
+
+    def bp_section() -> None:
+        record["bp"] = bp_speed(bp_networks, dev, steps, args.batch_size, tuple(modes))
+        save()
+        for b in record["bp"]:
+            print(f"BP {b['network']}: " + "; ".join(f"{v['variant']} {v['ms_per_step']:.1f} ms/step"
+                                                     + (f" ({v['speedup']:.2f}x)" if i else "")
+                                                     for i, v in enumerate(b["rows"]))
+                  + (f" ({b['note']})" if b["note"] else ""), flush=True)
+
+    if args.bp_only:  # BP's steps alone, into the record measured before
+        if not path.exists():
+            raise SystemExit(f"--bp-only: no record {path} to add to; run the whole benchmark first")
+        record = json.loads(path.read_text())
+        bp_section()
+        record["bp_git_commit"] = _git_commit()
+        save()
+        print(f"wrote BP's step times into {path}")
+        return 0
     if args.precision_only:  # the expensive section alone, into the record measured before
         if not path.exists():
             raise SystemExit(f"--precision-only: no record {path} to add to; run the whole benchmark first")
@@ -592,8 +672,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote the matched-run check into {path}")
         return 0
 
-    given = args.compile_modes if args.compile_modes is not None else ("default,reduce-overhead" if cuda else "default")
-    modes = [m.strip() for m in given.split(",") if m.strip()]
     variants = [("eager fp32 (TF32 off)" if cuda else "eager fp32", False, "", False)]
     if cuda:
         variants += [(f"bf16 + channels_last + compile {m}", True, m, True) for m in modes]
@@ -638,6 +716,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"multi-run{' (' + mode + ')' if mode else ''}: {m['runs']} stacked {m['config']} networks, "
               f"{m['ms_per_step_stacked']:.2f} ms/step vs {m['ms_per_step_single']:.2f} ms/step alone: "
               f"{m['throughput_ratio']:.2f}x the throughput of running them one after another", flush=True)
+    if bp_networks:
+        bp_section()
     inf = record["inference"] = inference_cost(config, dev, cuda, n=1000 if cuda else 200)
     save()
     print(f"inference of {inf['images']} images: linear {1e3 * inf['linear_s']:.1f} ms, goodness "

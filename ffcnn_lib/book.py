@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from .experiments import other_code
+from .equivalence import other_code
 from .sweeps import ARTIFACTS, PROFILES, collect, profile_mix
 
 BOOK = Path(__file__).resolve().parent.parent / "book"
@@ -30,7 +30,7 @@ def train_all(profile: str, force: bool, device: str = "auto") -> None:
     those); with a named profile, every run of it (``force`` retrains them all).
 
     Warns about cached results made by other numerical code than this (see
-    :func:`ffcnn_lib.experiments.other_code`): a change that alters results without an
+    :func:`ffcnn_lib.equivalence.other_code`): a change that alters results without an
     ``ALGORITHM_VERSION`` bump is otherwise served from the cache."""
     used = {}  # run id -> profile
     for artifact in ARTIFACTS:

@@ -153,6 +153,11 @@ CELLS: list[Cell] = [
     Cell("BP 16x7x7 (Fig. 3A)", "fig3a", {"model": "bp", "filters": _w(16)}, priority=4, reason=_WHY_POINTS),
     Cell("FF 16x3x3 (Fig. 4B)", "fig4b", {"filters": _w(16), "kernel": 3}, priority=4, waits=FF_DECISIONS,
          reason=_WHY_POINTS),
+    # Issue #25 (appended: a running campaign names cells by their position here): the seed-0 BP
+    # 16x5x5 run again in bf16 on BP's CPU fast path, only where the CPU has native bf16.
+    Cell("BP 16x5x5, bf16 twin (issue 25)", "bp", change={"precision": "bf16"}, priority=1, needs="bf16",
+         reason="issue #25: the seed-0 BP 16x5x5 run again in bf16 on BP's CPU fast path (autocast, "
+                "channels_last); beside the three fp32 seeds it decides whether BP may train in bf16"),
 ]
 
 
@@ -172,13 +177,13 @@ def threads_per_worker(workers: int) -> int:
     return max(1, machine.capabilities()["cores"] // max(1, workers))
 
 
-def step_key(config: Config, threads: int) -> str:
-    """What a step's time depends on: the network, batch, what the fast path makes of it on this
-    CPU (compiled or eager, bf16 or fp32) and the thread count."""
-    from .train import default_fast
+def step_key(config: Config, threads: int, kind: str | None = None) -> str:
+    """What a step's time depends on: the model and network, batch, the code path a run of it takes
+    on a CPU of ``kind`` (default: this one's; compiled or eager, bf16 or fp32, :func:`ffcnn_lib.train.code_path`)
+    and the thread count."""
+    from .train import code_path
 
-    fast = default_fast(torch_device("cpu"), config)
-    bf16 = config.precision == "bf16" or (config.precision == "auto" and fast and machine.kind() in machine.NATIVE_BF16)
+    fast, bf16 = code_path(config, "cpu", (kind or machine.kind()) in machine.NATIVE_BF16)
     shape = (f"{config.model}-{'-'.join(map(str, config.filters))}-k{config.kernel}-b{config.batch_size}"
              + ("-pool" if config.max_pool else "") + ("-valid" if config.padding == "valid" else "")
              + ("-first" if config.include_first_layer else ""))
@@ -201,23 +206,33 @@ def measured_steps(kind: str | None = None, root: Path | None = None) -> dict[st
     return json.loads(path.read_text())["steps"] if path.exists() else {}
 
 
-def measure_step(config: Config, threads: int, root: Path | None = None) -> float:
-    """Time a few training steps of ``config`` here with ``threads`` threads (as a worker trains),
-    store the ms/step under this machine's kind, and return it."""
+def time_step_ms(config: Config, threads: int, steps: int = 3 * MEASURE_STEPS) -> float:
+    """Milliseconds per training step of ``config`` here with ``threads`` threads, on the code path a
+    run of it takes here (:func:`ffcnn_lib.train.code_path`): the median of 3 blocks of ``steps / 3``
+    steps, after a warm-up (compilation, where the path compiles)."""
     import torch
 
-    from .bench import step_flops, time_steps
-    from .experiments import _git_commit
-    from .train import default_fast
+    from .bench import time_steps
+    from .train import code_path, default_fast
 
+    cpu = torch.device("cpu")
+    compiled, _ = code_path(config, "cpu")
     saved = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        fast = default_fast(torch.device("cpu"), config)
-        ms = 1e3 * time_steps([config], torch.device("cpu"), fast, MEASURE_STEPS, MEASURE_WARMUP if fast else 2,
-                              compile_mode="default" if fast else "")
+        return 1e3 * time_steps([config], cpu, default_fast(cpu, config), max(1, math.ceil(steps / 3)),
+                                MEASURE_WARMUP if compiled else 2, compile_mode="default" if compiled else "")
     finally:
         torch.set_num_threads(saved)
+
+
+def measure_step(config: Config, threads: int, root: Path | None = None) -> float:
+    """Time a few training steps of ``config`` here with ``threads`` threads (as a worker trains),
+    store the ms/step under this machine's kind and the step's code path (:func:`step_key`), and return it."""
+    from .bench import step_flops
+    from .experiments import _git_commit
+
+    ms = time_step_ms(config, threads)
     path = steps_path(root=root)
     record = json.loads(path.read_text()) if path.exists() else {"kind": machine.kind(), "steps": {}}
     record["cpu"] = machine.capabilities()
@@ -229,23 +244,63 @@ def measure_step(config: Config, threads: int, root: Path | None = None) -> floa
     return ms
 
 
-def epoch_seconds(config: Config, threads: int, steps: dict[str, dict]) -> tuple[float, str]:
-    """Estimated seconds an epoch of ``config`` takes here, and where the figure comes from: this
-    kind's measured step, else one of the same mode scaled by convolution FLOPs (small networks
-    make the most of a CPU least, so scaling up from them overestimates), else NaN."""
+def step_estimate(config: Config, threads: int, steps: dict[str, dict], kind: str | None = None) -> tuple[float, str]:
+    """Estimated ms per training step of ``config`` on a CPU of ``kind`` (default: this one) with
+    ``threads`` threads, from that kind's measured steps ``steps`` (:func:`measured_steps`), and where
+    the figure comes from: "measured" (a timing of this model and network on this code path and
+    precision, :func:`step_key`), else a step of the same model and code path scaled by convolution
+    FLOPs ("scaled from <network>"; small networks make the most of a CPU least, so scaling up from
+    them overestimates), else NaN ("not measured": nothing comparable measured, never another code path).
+    The one estimate that ``campaign --list``, the plan and the book's cost cards (:mod:`ffcnn_lib.costs`) read."""
     from .bench import step_flops
 
-    key = step_key(config, threads)
-    per_epoch = config.n_train // config.batch_size * EVAL_OVERHEAD[config.model]
+    key = step_key(config, threads, kind)
     if key in steps:
-        return per_epoch * steps[key]["ms_per_step"] / 1e3, "measured"
+        return steps[key]["ms_per_step"], "measured"
     mode = key.split(" ", 1)[1]
     same = [(k, v) for k, v in steps.items() if k.split(" ", 1)[1] == mode and k.startswith(config.model + "-")]
     if not same:
         return math.nan, "not measured"
     flops = step_flops(config)
     k, v = min(same, key=lambda kv: abs(math.log(kv[1]["gflop_per_step"] * 1e9 / flops)))
-    return per_epoch * v["ms_per_step"] / 1e3 * flops / (v["gflop_per_step"] * 1e9), f"scaled from {k.split(' ')[0]}"
+    return v["ms_per_step"] * flops / (v["gflop_per_step"] * 1e9), f"scaled from {k.split(' ')[0]}"
+
+
+def epoch_seconds(config: Config, threads: int, steps: dict[str, dict], kind: str | None = None) -> tuple[float, str]:
+    """Estimated seconds an epoch of ``config`` takes on a CPU of ``kind`` (default: here): its steps
+    (:func:`step_estimate`) plus validation (:data:`ffcnn_lib.bench.EVAL_OVERHEAD`), and the source."""
+    ms, source = step_estimate(config, threads, steps, kind)
+    return config.n_train // config.batch_size * EVAL_OVERHEAD[config.model] * ms / 1e3, source
+
+
+# A cell's estimate must lie within this fraction of a fresh timing of its step (issue #25).
+ESTIMATE_TOLERANCE = 0.30
+FRESH_STEPS = 50
+
+
+def estimate_within(estimate_ms: float, fresh_ms: float, tolerance: float = ESTIMATE_TOLERANCE) -> bool:
+    """Whether an estimated step time lies within ``tolerance`` (a fraction) of a fresh timing of it."""
+    return abs(estimate_ms - fresh_ms) <= tolerance * fresh_ms
+
+
+def check_estimates(cells: list[int] | None = None, workers: int = DEFAULT_WORKERS, root: Path | None = None,
+                    steps: int = FRESH_STEPS, timer=None) -> pd.DataFrame:
+    """Each planned cell's estimate (:func:`step_estimate`) against a fresh timing of ``steps`` steps
+    of it here (``timer(config, threads) -> ms``, default :func:`time_step_ms`); ``cells``: numbers in
+    :data:`CELLS` (default: this machine's plan). Nothing is stored: the timing checks the estimate.
+    Run it with the CPU otherwise idle."""
+    threads = threads_per_worker(workers)
+    timer = timer or (lambda config, t: time_step_ms(config, t, steps))
+    known = measured_steps(root=root)
+    rows = []
+    for i in planned(workers=workers, root=root, measure=False) if cells is None else cells:
+        config = CELLS[i].config()
+        est, source = step_estimate(config, threads, known)
+        fresh = timer(config, threads)
+        rows.append({"#": i, "cell": CELLS[i].name, "step": step_key(config, threads), "estimate_ms": est,
+                     "estimate": source, "fresh_ms": fresh, "ratio": est / fresh,
+                     "within": bool(estimate_within(est, fresh))})
+    return pd.DataFrame(rows)
 
 
 def relative_cost(model: str, threads: int, root: Path | None = None) -> float:
@@ -257,8 +312,13 @@ def relative_cost(model: str, threads: int, root: Path | None = None) -> float:
     a bf16 kind speeds FF's fast path up several times but the fp32 BP baseline hardly, so BP cells are
     better left to the kinds without bf16 (comparative advantage; the same cells get trained either way)."""
     def by_shape(steps: dict[str, dict]) -> dict[str, float]:
-        return {k.split(" ", 1)[0]: v["ms_per_step"] for k, v in steps.items()
-                if k.startswith(model + "-") and k.endswith(f" {threads}t")}
+        # a kind's fastest path measured for a network: its default (a pinned fp32 step may sit beside it)
+        out: dict[str, float] = {}
+        for k, v in steps.items():
+            if k.startswith(model + "-") and k.endswith(f" {threads}t"):
+                shape = k.split(" ", 1)[0]
+                out[shape] = min(out.get(shape, math.inf), v["ms_per_step"])
+        return out
 
     here = by_shape(measured_steps(root=root))
     others = [by_shape(json.loads(p.read_text())["steps"])

@@ -1,14 +1,15 @@
 """What a run would cost to train: GPU minutes, and CPU hours on each kind of machine measured.
 
 The book says this beside every cell that has no real evidence yet (issue #15), so a reader knows
-what getting it takes. Every figure is scaled from a measurement, never guessed: GPU minutes from
-the CUDA benchmark record (:func:`ffcnn_lib.gpu_plan.estimate`'s model: measured ms/step scaled
-by convolution FLOPs, with a floor for small launch-bound networks); CPU hours per machine kind
-from the fast path's ms/step in that kind's benchmark records (two threads), scaled by FLOPs from
-the nearest network measured there, plus validation (:data:`ffcnn_lib.bench.EVAL_OVERHEAD`).
-They are estimates, not measurements: a CPU does more per FLOP on big convolutions (scaling up
-from a small network overestimates), and max pooling makes a step cost more than its FLOPs say
-(FF 16x5x5 with pooling took 0.76 h on AVX2 where its FLOPs say 0.5 h).
+what getting it takes. Every figure comes from a measurement, never guessed, and from the same
+function that plans the work: GPU minutes from ``bash tools/gpu_session.sh --plan``'s estimate
+(:func:`ffcnn_lib.gpu_plan.batch_estimate`: the CUDA benchmark record's ms/step scaled by convolution
+FLOPs, with a floor for small launch-bound networks); CPU hours per machine kind from
+``campaign --list``'s estimate (:func:`ffcnn_lib.campaign.step_estimate`, issue #25): the step of that
+model and network on the code path and precision it trains with on that kind, as the campaign
+measured it there, else a step of the same model and code path scaled by FLOPs, said as such, plus
+validation (:data:`ffcnn_lib.bench.EVAL_OVERHEAD`). A CPU figure is one run as ``make campaign``
+trains it: one thread, beside a second run on the other core.
 """
 from __future__ import annotations
 
@@ -35,27 +36,32 @@ def gpu_minutes(config: Config) -> float:
     return item.seconds / 60
 
 
-def cpu_hours(config: Config) -> dict[str, float]:
-    """{machine kind: training hours of ``config`` on a 2-core machine of that kind, both threads},
-    for every kind with a benchmark record of the fast path."""
-    from .bench import EVAL_OVERHEAD, records, step_flops
+# make campaign on a 2-core machine: two workers of one thread (campaign.DEFAULT_WORKERS)
+CAMPAIGN_THREADS = 1
 
-    flops = step_flops(config)
-    best: dict[str, tuple[float, float]] = {}  # kind -> (|log flops ratio|, ms/step scaled)
-    for r in records():
-        if r["kind"] == "cuda":
+
+def cpu_estimates(config: Config, root=None) -> dict[str, tuple[float, str]]:
+    """{machine kind: (training hours of one run of ``config`` as the campaign trains it there, the
+    estimate's source: "measured", "scaled from <network>" or "not measured")} for every kind whose
+    campaign step times are recorded (``results/benchmarks/campaign-steps-<kind>.json``), but kinds
+    a pinned ``precision="bf16"`` run cannot train on (no native bf16)."""
+    from . import campaign, machine
+    from .experiments import results_dir
+
+    out = {}
+    for path in sorted(((root or results_dir()) / "benchmarks").glob("campaign-steps-*.json")):
+        kind = path.stem.removeprefix("campaign-steps-")
+        if config.precision == "bf16" and kind not in machine.NATIVE_BF16:
             continue
-        # BP trains eagerly on a CPU (compiling its step gains nothing): its row is eager fp32's.
-        fast = r["rows"][0] if config.model == "bp" else \
-            next((row for row in r["rows"][1:] if "compile" in row["variant"]), None)
-        if fast is None:
-            continue
-        ref = r["gflop_per_step"] * 1e9
-        distance = abs(math.log(flops / ref))
-        if r["kind"] not in best or distance < best[r["kind"]][0]:
-            best[r["kind"]] = (distance, fast["ms_per_step"] * flops / ref)
-    steps = config.epochs * (config.n_train // config.batch_size)
-    return {kind: steps * ms / 1e3 * EVAL_OVERHEAD[config.model] / 3600 for kind, (_, ms) in best.items()}
+        epoch_s, source = campaign.epoch_seconds(config, CAMPAIGN_THREADS, campaign.measured_steps(kind, root), kind)
+        out[kind] = (config.epochs * epoch_s / 3600, source)
+    return out
+
+
+def cpu_hours(config: Config, root=None) -> dict[str, float]:
+    """{machine kind: training hours of one run of ``config`` there} (:func:`cpu_estimates`), for the
+    kinds with an estimate."""
+    return {kind: h for kind, (h, _) in cpu_estimates(config, root).items() if math.isfinite(h)}
 
 
 def estimate(config: Config) -> dict:
@@ -64,12 +70,19 @@ def estimate(config: Config) -> dict:
 
 
 def describe(config: Config) -> str:
-    """One phrase: "about 10 GPU minutes; about 1.0 h on a 2-core amx CPU, 2.8 h on a 2-core avx2 CPU (...)"."""
-    e = estimate(config)
-    gpu = e["gpu_minutes"]
+    """One phrase: "about 10 GPU minutes; about 1.0 h on a 2-core amx CPU (measured), 2.8 h on a
+    2-core avx2 CPU (scaled by FLOPs from bp-16-16-16-k5-b50), ..." with the kinds not measured named."""
+    gpu = gpu_minutes(config)
     parts = [f"about {gpu:.0f} GPU minutes" if not math.isnan(gpu) else "GPU time not measured yet"]
-    cpu = sorted(e["cpu_hours"].items(), key=lambda kv: kv[1])
-    if cpu:
-        parts.append("about " + ", ".join(f"{h:.1f} h on a 2-core {kind} CPU" for kind, h in cpu)
-                     + " (scaled by FLOPs from the nearest network measured on that kind)")
+    cpu = cpu_estimates(config)
+    known = sorted(((h, kind, source) for kind, (h, source) in cpu.items() if math.isfinite(h)))
+    if known:
+        parts.append("about " + ", ".join(
+            f"{h:.1f} h on a 2-core {kind} CPU ("
+            + ("measured there" if source == "measured" else f"{source.replace('scaled from', 'scaled by FLOPs from')}, "
+               "measured there") + ")" for h, kind, source in known)
+            + " per run as the campaign trains it (one thread, beside a second run)")
+    missing = sorted(kind for kind, (h, _) in cpu.items() if not math.isfinite(h))
+    if missing:
+        parts.append(f"not measured on {', '.join(missing)} for this model's code path there")
     return "; ".join(parts)

@@ -62,6 +62,26 @@ def current_hash(model: str, code_hash: str | None, device: str = "cpu", root: P
     return code_hash
 
 
+def other_code(run_ids, root: Path | None = None) -> tuple[list[str], int]:
+    """Which of the stored runs ``run_ids`` were made by numerical code other than this process's
+    (their ``code_hash`` differs from :data:`ffcnn_lib.experiments.CODE_HASH`, and no identical check of their model
+    bridges the two: :func:`current_hash`), and how many predate the hash."""
+    runs, checks = (root or experiments.results_dir()) / "runs", records(root)
+    other, unknown = [], 0
+    for run_id in dict.fromkeys(run_ids):
+        try:
+            summary = json.loads((runs / run_id / "summary.json").read_text())
+            code = summary["provenance"].get("code_hash")
+        except (OSError, ValueError, KeyError):
+            continue
+        if code is None:
+            unknown += 1
+        elif current_hash(summary["config"]["model"], code, summary["provenance"].get("device", "cpu"),
+                          checks=checks) != experiments.CODE_HASH:
+            other.append(run_id)
+    return other, unknown
+
+
 def _tiny_run(tree: Path, model: str, results: Path) -> pd.DataFrame:
     """The per-epoch records of the tiny configuration trained by the code in ``tree``."""
     env = {**os.environ, "PYTHONPATH": str(tree), "FFCNN_RESULTS": str(results), "OMP_NUM_THREADS": "1"}

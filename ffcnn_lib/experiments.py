@@ -20,7 +20,7 @@ resumes there.
 A change to the numerical code (model, labels, train, inference) that alters results needs an
 ``ALGORITHM_VERSION`` bump, else the cache serves the old results; each run records the hash of
 that code (``code_hash`` in its provenance, :data:`CODE_HASH`) so that such results can be found
-(:func:`other_code`).
+(:func:`ffcnn_lib.equivalence.other_code`).
 """
 from __future__ import annotations
 
@@ -455,27 +455,6 @@ def _check_writable(folder: Path) -> None:
     except OSError as err:
         raise PermissionError(f"cannot write to {folder} ({err}); make it writable, or set FFCNN_RESULTS "
                               "to a writable folder") from err
-
-
-def other_code(run_ids, root: Path | None = None) -> tuple[list[str], int]:
-    """Which of the stored runs ``run_ids`` were made by numerical code other than this process's
-    (their ``code_hash`` differs from :data:`CODE_HASH`, and no identical check of their model
-    bridges the two: :mod:`ffcnn_lib.equivalence`), and how many predate the hash."""
-    from .equivalence import current_hash, records
-    runs, checks = (root or results_dir()) / "runs", records(root)
-    other, unknown = [], 0
-    for run_id in dict.fromkeys(run_ids):
-        try:
-            summary = json.loads((runs / run_id / "summary.json").read_text())
-            code = summary["provenance"].get("code_hash")
-        except (OSError, ValueError, KeyError):
-            continue
-        if code is None:
-            unknown += 1
-        elif current_hash(summary["config"]["model"], code, summary["provenance"].get("device", "cpu"),
-                          checks=checks) != CODE_HASH:
-            other.append(run_id)
-    return other, unknown
 
 
 def run_or_load(config: Config, **kwargs) -> Result | None:

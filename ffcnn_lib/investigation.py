@@ -114,19 +114,22 @@ def inference_precision_text(runs: dict[str, Config] = INIT_RUNS, root: Path | N
 
 
 def twin_verdict(fp32: pd.DataFrame | None, bf16: pd.DataFrame | None, seed_std_pp: float | None = None,
-                 epochs: int = 200) -> dict:
-    """Does the bf16 run match the fp32 one? Compares the last epoch's validation accuracy (linear)
-    and the mean absolute gap of the two curves (goodness inference's last common measurement is
-    given beside, not judged), against the seed spread where three seeds of the
-    cell exist (``seed_std_pp``; two runs of different seeds differ by sqrt(2) of it), else against
-    the runs' own late swing (the std of the last :data:`LATE` epochs), said as such.
+                 epochs: int = 200, column: str = "val_acc_linear",
+                 against: tuple[float, float, str] | None = None) -> dict:
+    """Does the bf16 run match the fp32 one? Compares the last epoch's validation accuracy (``column``:
+    the linear classifier's for FF, ``"val_acc"`` for BP) and the mean absolute gap of the two curves
+    (goodness inference's last common measurement is given beside, not judged), against the seed
+    spread where three seeds of the cell exist (``seed_std_pp``; two runs of different seeds differ by
+    sqrt(2) of it), else against the runs' own late swing (the std of the last :data:`LATE` epochs),
+    said as such. ``against`` = (value in %, tolerance in pp, what they are) judges the bf16 run's
+    last epoch against that value instead (BP's twin: the fp32 seeds' mean, by the summary page's rule).
 
-    Verdict: "pending (n of 200 epochs)" until both runs finished; then "matches" if the last-epoch
-    gap is within 2·sqrt(2)·spread, else "differs"."""
+    Verdict: "pending (n of 200 epochs)" until both runs finished; then "matches" if the judged
+    gap is within the tolerance (default 2·sqrt(2)·spread), else "differs"."""
     if fp32 is None or bf16 is None or not len(bf16) or not len(fp32):
         return {"verdict": "not started", "epochs": 0}
     n = min(len(fp32), len(bf16))
-    a, b = 100 * fp32["val_acc_linear"].iloc[:n].to_numpy(), 100 * bf16["val_acc_linear"].iloc[:n].to_numpy()
+    a, b = 100 * fp32[column].iloc[:n].to_numpy(), 100 * bf16[column].iloc[:n].to_numpy()
     out = {"epochs": n, "mean_abs_gap_pp": float(np.mean(np.abs(a - b))),
            "gap_last_pp": float(b[-1] - a[-1])}
     # Goodness is measured every 10 epochs and still rises at 200 (chapter 05), so it has no late
@@ -143,10 +146,15 @@ def twin_verdict(fp32: pd.DataFrame | None, bf16: pd.DataFrame | None, seed_std_
         spread = float(np.std(a[-LATE:], ddof=1)) if n >= LATE else math.nan
         what = f"the fp32 run's own swing over its last {LATE} epochs (no seed spread yet)"
     out.update(spread_pp=spread, spread_from=what, tolerance_pp=2 * math.sqrt(2) * spread)
+    judged = out["gap_last_pp"]
+    if against is not None:
+        value, tolerance, what = against
+        judged = float(b[-1] - value)
+        out.update(against_pct=value, gap_against_pp=judged, tolerance_pp=tolerance, spread_from=what)
     if len(bf16) < epochs or len(fp32) < epochs:
         out["verdict"] = f"pending ({len(bf16)} of {epochs} epochs in bf16)"
     else:
-        out["verdict"] = "matches" if abs(out["gap_last_pp"]) <= out["tolerance_pp"] else "differs"
+        out["verdict"] = "matches" if abs(judged) <= out["tolerance_pp"] else "differs"
     return out
 
 
@@ -359,6 +367,9 @@ def twin_text(v: dict) -> str:
         return "The twin has not started."
     text = (f"Over the {v['epochs']} epochs both have, the bf16 curve lies {v['mean_abs_gap_pp']:.2f} pp from the fp32 "
             f"one on average (absolute), and {v['gap_last_pp']:+.2f} pp at epoch {v['epochs']}. ")
+    if "gap_against_pp" in v:
+        text += (f"Its last epoch lies {v['gap_against_pp']:+.2f} pp from {v['against_pct']:.2f} %, the mean of the "
+                 "fp32 seeds. ")
     if "goodness_gap_pp" in v:
         text += (f"Goodness inference at epoch {v['goodness_epoch']}: {v['goodness_fp32'] + v['goodness_gap_pp']:.2f} % in "
                  f"bf16 against {v['goodness_fp32']:.2f} % in fp32 ({v['goodness_gap_pp']:+.2f} pp; informative only, "
@@ -373,11 +384,67 @@ def twin_text(v: dict) -> str:
 SEED_CELLS = ("FF 16x5x5 (Table 3, CAMs)", "FF 16x5x5 (Table 3), seed 1", "FF 16x5x5 (Table 3), seed 2")
 
 
-def seed_std_pp(root: Path | None = None) -> float | None:
-    """The seed-to-seed std (pp) of FF 16x5x5's last-epoch validation accuracy (linear) once its
-    three seeds at the paper's settings have finished (the yardstick of :func:`twin_verdict`), else None."""
-    accs = [r["val_acc_linear"] for r in (load(_cell(n), root) for n in SEED_CELLS) if r is not None]
-    return float(np.std(100 * np.array(accs), ddof=1)) if len(accs) >= 3 else None
+def seed_accs_pct(cells: tuple[str, ...] = SEED_CELLS, metric: str = "val_acc_linear",
+                  root: Path | None = None) -> list[float]:
+    """The final validation accuracy (``metric``, percent) of each finished run of ``cells``."""
+    return [100 * r[metric] for r in (load(_cell(n), root) for n in cells) if r is not None]
+
+
+def seed_std_pp(root: Path | None = None, cells: tuple[str, ...] = SEED_CELLS,
+                metric: str = "val_acc_linear") -> float | None:
+    """The seed-to-seed std (pp) of a cell's last-epoch validation accuracy (default FF 16x5x5's,
+    linear) once its three seeds at the paper's settings have finished (the yardstick of
+    :func:`twin_verdict`), else None."""
+    accs = seed_accs_pct(cells, metric, root)
+    return float(np.std(np.array(accs), ddof=1)) if len(accs) >= 3 else None
+
+
+# Issue #25: BP's precision twin, the seed-0 BP 16x5x5 run again in bf16 on BP's CPU fast path,
+# beside the three fp32 seeds of that network.
+BP_SEED_CELLS = ("BP 16x5x5 (Sec. 3.1)", "BP 16x5x5 (Sec. 3.1), seed 1", "BP 16x5x5 (Sec. 3.1), seed 2")
+BP_TWIN_CELL = "BP 16x5x5, bf16 twin (issue 25)"
+
+
+def bp_twin(root: Path | None = None) -> dict:
+    """BP's twin against its three fp32 seeds (issue #25): the curves against seed 0's (the same seed,
+    data order and initial weights) and the verdict of :func:`twin_verdict`, with the twin's last epoch
+    judged against the fp32 seeds' mean by the summary page's rule (:func:`ffcnn_lib.report.tolerance_pp`
+    with the classifiers' seed spread pooled over every cell, :func:`ffcnn_lib.report.global_pool`; the
+    seeds as ours, n of them, the twin as a number of one run). Also ``fp32``/``bf16`` (per-epoch
+    metrics or None), ``status``, ``seeds_pct`` (the fp32 seeds' final accuracies) and ``cost`` (what
+    the twin takes on the kinds that can train it, :func:`ffcnn_lib.costs.describe`)."""
+    from . import costs, report
+
+    twin_config = _cell(BP_TWIN_CELL)
+    seed0 = load(_cell(BP_SEED_CELLS[0]), root)
+    fp32 = seed0.metrics if seed0 is not None else None
+    bf16, status, _ = metrics_of(twin_config, root)
+    seeds = seed_accs_pct(BP_SEED_CELLS, "val_acc_bp", root)
+    std = seed_std_pp(root, BP_SEED_CELLS, "val_acc_bp")
+    against = None
+    if len(seeds) >= report.MIN_SEEDS and bf16 is not None and len(bf16):
+        spread = report.global_pool()["classifier"]
+        tol = report.tolerance_pp(spread, len(seeds), m_eff=1)  # the twin is one run
+        against = (float(np.mean(seeds)), tol,
+                   f"the summary page's rule: the {len(seeds)} fp32 seeds' mean against the twin as a number of one "
+                   f"run, with the classifiers' pooled seed spread, {spread.s:.2f} pp over {spread.dof} degrees of freedom")
+    v = twin_verdict(fp32, bf16, std, column="val_acc", against=against)
+    return {**v, "fp32": fp32, "bf16": bf16, "status": status, "seeds_pct": seeds, "cost": costs.describe(twin_config)}
+
+
+def bp_twin_text(v: dict) -> str:
+    """:func:`bp_twin` in words: the verdict, or, until the twin has finished, that it has not and
+    what it costs."""
+    seeds = ", ".join(f"{a:.2f}" for a in v["seeds_pct"])
+    head = (f"BP 16x5x5 in fp32 at the paper's settings: {len(v['seeds_pct'])} seeds, final validation accuracy "
+            f"{seeds} %. " if v["seeds_pct"] else "")
+    if v["status"] != "finished":
+        where = ("it has not started" if v["status"] == "not started" else
+                 f"it is under way ({len(v['bf16'])} of 200 epochs; no verdict until it finishes)")
+        return (head + f"The bf16 twin has no finished run yet: {where}. It trains only on a CPU with native bf16 "
+                f"(AVX-512 BF16 or AMX; campaign cell *{BP_TWIN_CELL}*). What one run costs: {v['cost']}. Until it "
+                "passes, BP trains in bf16 only where the CPU has native bf16, and every table says a run's precision.")
+    return head + twin_text(v)
 
 
 # The three numbers of the 16x5x5 family that issue #16 set out from, each with the stored seed-0

@@ -4,7 +4,8 @@ The hot path keeps the whole data set on the device, runs positive, negative (an
 gradient, the classifier's) inputs of a step in batched forwards, accumulates metrics on the device (no host
 sync inside an epoch), and takes the *fast path* where it wins: ``torch.compile`` of the step, with
 bf16 autocast and channels_last on CUDA and on CPUs with native bf16 instructions (see
-:func:`default_fast`, :func:`cpu_bf16_native`). The learning rate lives in the optimizer, outside
+:func:`default_fast`, :func:`cpu_bf16_native`); BP's CPU fast path is bf16 and channels_last
+without compiling (:func:`default_compile`), and only where the CPU has native bf16. The learning rate lives in the optimizer, outside
 the compiled region, so the cooldown never recompiles. Reported accuracies are always fp32.
 
 FF networks are always trained as a :class:`~ffcnn_lib.model.StackedFFCNN` of R >= 1 networks:
@@ -93,16 +94,42 @@ def cpu_bf16_native() -> bool:
 
 # On a CPU, torch.compile costs ~30 s and saves ~10 ms a step of the 16-filter networks (fusing the
 # normalization, goodness and loss around the oneDNN convolutions): it pays after a few thousand steps.
+# Shorter runs (tests, the equivalence check's tiny run) stay on the reference path on every CPU kind.
 CPU_FAST_MIN_STEPS = 5000
 
 
-def default_fast(device: torch.device, config: Config) -> bool:
-    """Whether the fast path is on by default: always on CUDA; on a CPU for FF runs long enough to
-    amortize compilation (BP's step, measured 30 ms eager, 34 ms compiled on 2 cores, gains nothing)."""
+def default_fast(device: torch.device, config: Config, native_bf16: bool | None = None) -> bool:
+    """Whether the fast path is on by default: always on CUDA; on a CPU for runs of at least
+    :data:`CPU_FAST_MIN_STEPS` steps, FF always, BP only where the CPU has native bf16 (its fast path
+    is bf16 autocast + channels_last, issue #25; in fp32 it has nothing to gain: compiling BP's step
+    measured 30 ms eager against 34 ms compiled on 2 AVX2 cores). A pinned ``precision="fp32"`` BP
+    run stays eager fp32. ``native_bf16``: of another CPU kind (default: this CPU, :func:`cpu_bf16_native`)."""
     if device.type == "cuda" or config.precision == "bf16":
         return True
     steps = config.epochs * (config.n_train // config.batch_size)
-    return device.type == "cpu" and config.model == "ff" and steps >= CPU_FAST_MIN_STEPS
+    if device.type != "cpu" or steps < CPU_FAST_MIN_STEPS:
+        return False
+    if config.model == "ff":
+        return True
+    return config.precision == "auto" and (cpu_bf16_native() if native_bf16 is None else native_bf16)
+
+
+def default_compile(device: torch.device, config: Config) -> bool:
+    """Whether the fast path compiles the step (``torch.compile``): on CUDA, and for FF on a CPU. BP's
+    CPU step is convolutions almost alone, and compiling its bf16 step lost time on every network
+    measured (avx512-bf16, one thread, 2026-12-04: 16x5x5 18.9 ms eager against 21.8 compiled,
+    32x7x7 111 against 119, 64x7x7 577 against 858; issue #25)."""
+    return device.type == "cuda" or config.model == "ff"
+
+
+def code_path(config: Config, device_type: str = "cpu", native_bf16: bool | None = None) -> tuple[bool, bool]:
+    """(compiled, bf16): what a run of ``config`` trains with by default on a device of this type
+    (a CPU kind with or without ``native_bf16``, default: this CPU's). What its step time depends on."""
+    device = torch.device(device_type)
+    native = device_type == "cuda" or (cpu_bf16_native() if native_bf16 is None else native_bf16)
+    fast = default_fast(device, config, native)
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and fast and native)
+    return fast and default_compile(device, config), bf16
 
 
 STACKABLE = {"seed", "K", "tags"}  # the fields in which networks trained side by side may differ
@@ -384,7 +411,7 @@ def compiled_step(run: _Run, compile: bool | str | None, layerwise: bool = False
     ``compile`` may name a ``torch.compile`` mode, e.g. ``"reduce-overhead"`` (CUDA graphs, for
     launch-bound small networks) or ``"max-autotune-no-cudagraphs"``. ``layerwise`` selects the
     FF step with a backward pass per layer (see :func:`_ff_step_fn`), which runs eagerly.
-    Returns (step, mode or False).
+    The default compiles where it pays (:func:`default_compile`). Returns (step, mode or False).
     """
     if layerwise and run.config.model != "ff":
         raise ValueError(f"layer-wise backward is for FF networks, not model={run.config.model!r}")
@@ -392,7 +419,7 @@ def compiled_step(run: _Run, compile: bool | str | None, layerwise: bool = False
         raise ValueError(f"layer-wise backward runs eagerly (backward inside the step); got compile={compile!r}")
     step = _ff_step_fn(run.model, run.config.include_first_layer, layerwise) if run.config.model == "ff" \
         else _bp_step_fn(run.model)
-    use = (run.fast and not layerwise) if compile is None else compile
+    use = (run.fast and not layerwise and default_compile(run.device, run.config)) if compile is None else compile
     if not use:
         return step, False
     mode = use if isinstance(use, str) else "default"
@@ -487,10 +514,11 @@ def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool
 def train(config: Config, device: str | None = "auto", **kwargs) -> Outcome:
     """Train ``config`` from scratch, or resume from ``checkpoint`` if that file exists.
 
-    ``fast`` (default: :func:`default_fast`, on CUDA and for long FF runs on a CPU) selects bf16
-    autocast and channels_last where the device has bf16 (CUDA, CPUs with AVX-512 BF16 or AMX), and
-    ``compile`` (default: with ``fast``) wraps the step in ``torch.compile`` (a string names its
-    mode, see :func:`compiled_step`).
+    ``fast`` (default: :func:`default_fast`, on CUDA, for long FF runs on a CPU and for long BP runs
+    on a CPU with native bf16) selects bf16 autocast and channels_last where the device has bf16 (CUDA,
+    CPUs with AVX-512 BF16 or AMX), and ``compile`` (default: with ``fast`` where it pays,
+    :func:`default_compile`) wraps the step in ``torch.compile`` (a string names its mode, see
+    :func:`compiled_step`).
     With ``time_budget_s`` the loop stops after the last epoch that fits, writes the checkpoint and
     returns ``complete=False``; call again to resume. The checkpoint is also written every
     ``checkpoint_every_s`` seconds and after the last epoch (a resume there only evaluates).

@@ -6,6 +6,7 @@ import torch
 
 from ffcnn_lib import bench
 from ffcnn_lib.config import Config
+from ffcnn_lib.train import cpu_bf16_native
 
 
 def test_step_flops_of_the_best_configuration():
@@ -77,9 +78,18 @@ def test_records_recompute_flop_columns_and_tables(results_root):
 def test_bench_runs_on_cpu_and_writes_a_record(tmp_path, capsys):
     assert bench.main(["--filters", "4", "--kernel", "3", "--steps", "1", "--runs", "2", "--device", "cpu",
                        "--memory-of", "bench", "--depths", "2", "--compile-modes", "", "--precision-epochs", "0",
-                       "--out", str(tmp_path)]) == 0
+                       "--bp-networks", "4x3", "--out", str(tmp_path)]) == 0
     from ffcnn_lib import machine
     record = json.loads((tmp_path / f"bench-cpu-{machine.kind()}-4x4x4-k3.json").read_text())
+    # issue #25: BP's step in eager fp32 against its fast path (bf16 + channels_last, uncompiled: no
+    # --compile-modes here), which only a CPU with native bf16 takes
+    (bp,) = record["bp"]
+    assert bp["network"] == "4x4x4 k3 b50" and bp["rows"][0]["variant"] == "eager fp32"
+    assert [r["variant"] for r in bp["rows"][1:]] == (["bf16 + channels_last, eager (fast path)"]
+                                                      if cpu_bf16_native() else [])
+    assert bp["rows"][0]["speedup"] == 1.0 and all(r["ms_per_step"] > 0 for r in bp["rows"])
+    shown = bench.tables([record])["bp_speed"]
+    assert list(shown["variant"]) == [r["variant"] for r in bp["rows"]] and set(shown["threads"]) == {bp["threads"]}
     assert record["cpu"]["kind"] == machine.kind() and record["cpu"]["cores"] >= 1  # issue #17: the CPU's kind
     assert record["rows"][0]["ms_per_step"] > 0 and record["multirun"][0]["runs"] == 2
     # eager fp32 against bf16 (emulated where the CPU lacks it), with the step's profile saying why
@@ -149,3 +159,11 @@ def test_the_readme_table_of_machine_kinds_is_the_one_the_committed_records_give
     assert start in readme and end in readme
     block = readme.split(start)[1].split(end)[0].strip()
     assert block == bench.kinds_markdown(bench.records()), "README out of date: python -m ffcnn_lib.bench --kinds"
+
+
+def test_bp_networks_are_given_as_filters_x_kernel():
+    assert bench.parse_networks("16x5, 32x7,16-32-64x7") == [((16, 16, 16), 5), ((32, 32, 32), 7), ((16, 32, 64), 7)]
+    assert bench.parse_networks("") == []
+    for bad in ("16", "16x", "axb"):
+        with pytest.raises(ValueError, match=repr(bad)):
+            bench.parse_networks(bad)

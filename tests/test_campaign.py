@@ -10,7 +10,7 @@ from ffcnn_lib import campaign
 from ffcnn_lib.__main__ import main
 from ffcnn_lib.config import Config
 from ffcnn_lib.experiments import claim, load, load_partial
-from ffcnn_lib.train import _Run, cpu_bf16_native, default_fast
+from ffcnn_lib.train import _Run, code_path, compiled_step, cpu_bf16_native, default_fast
 
 
 def test_every_cell_is_one_config_of_its_artifact_at_the_paper_settings():
@@ -95,7 +95,33 @@ def test_fast_path_defaults_on_cuda_and_for_long_ff_runs_on_a_cpu():
     long_ff, short_ff = Config(filters=16, kernel=5), Config(filters=16, kernel=5, epochs=2, n_train=1000)
     assert default_fast(cuda, short_ff) and default_fast(cuda, Config.bp())
     assert default_fast(cpu, long_ff) and not default_fast(cpu, short_ff)
-    assert not default_fast(cpu, Config.bp())  # compiling BP's step gains nothing on a CPU
+    assert default_fast(cpu, long_ff, native_bf16=False)  # FF compiles in fp32 where bf16 is emulated
+
+
+def test_bp_takes_the_fast_path_only_where_the_cpu_has_native_bf16_and_never_compiles_there():
+    cpu = torch.device("cpu")
+    bp, short_bp = Config.bp(), Config.bp(epochs=2, n_train=1000)
+    # issue #25: bf16 autocast + channels_last on AVX-512 BF16 / AMX; eager fp32 on AVX2, as before
+    assert default_fast(cpu, bp, native_bf16=True) and not default_fast(cpu, bp, native_bf16=False)
+    assert not default_fast(cpu, short_bp, native_bf16=True)  # tiny runs (tests, equivalence) stay fp32
+    assert not default_fast(cpu, Config.bp(precision="fp32"), native_bf16=True)  # a pinned fp32 run too
+    assert code_path(bp, "cpu", native_bf16=True) == (False, True)    # eager bf16: compiling lost time
+    assert code_path(bp, "cpu", native_bf16=False) == (False, False)  # eager fp32
+    assert code_path(bp, "cuda") == (True, True)                      # CUDA unchanged: compiled bf16
+    assert code_path(Config(filters=16, kernel=5), "cpu", native_bf16=False) == (True, False)
+    # the stored fp32 runs keep their ids: the default precision stays "auto"
+    assert bp.run_id() == "bp-16-16-16-k5-b50-e200-s0-a1dbbbaac0"
+    assert Config.bp(precision="bf16").run_id() != bp.run_id()
+
+
+def test_bp_fast_path_runs_its_step_in_bf16_channels_last_uncompiled():
+    tiny = Config.bp(filters=(2, 2, 2), kernel=3, n_train=100, n_val=10, epochs=1)
+    run = _Run([tiny], torch.device("cpu"), True, None, bf16=True)
+    step, compiled = compiled_step(run, None)
+    assert compiled is False and run.precision_name == "bf16-autocast"
+    assert run.model.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
+    stats = run.train_step(step, torch.arange(50).unsqueeze(1), compiled)
+    assert torch.isfinite(stats).all() and run.model.convs[0].weight.dtype == torch.float32  # fp32 master weights
 
 
 def test_cpu_fast_path_uses_bf16_only_where_the_cpu_has_it():
@@ -279,3 +305,53 @@ def test_no_step_is_measured_while_a_campaign_run_trains_here(results_root, monk
     assert campaign.training_now() == []
     campaign.plan(measure=True, max_measure=1)
     assert len(calls) == 1
+
+# --- estimates from measurements of the same code path (issue #25) ---------------------------------
+
+def test_a_step_is_keyed_by_the_code_path_it_takes_on_each_kind():
+    bp, ff = Config.bp(), Config(filters=16, kernel=5)
+    assert campaign.step_key(bp, 1, "avx2") == "bp-16-16-16-k5-b50 eager fp32 1t"
+    assert campaign.step_key(bp, 1, "amx") == campaign.step_key(bp, 1, "avx512-bf16") == "bp-16-16-16-k5-b50 eager bf16 1t"
+    assert campaign.step_key(Config.bp(precision="fp32"), 2, "amx") == "bp-16-16-16-k5-b50 eager fp32 2t"
+    assert campaign.step_key(ff, 1, "avx2") == "ff-16-16-16-k5-b50 compiled fp32 1t"
+    assert campaign.step_key(ff, 1, "amx") == "ff-16-16-16-k5-b50 compiled bf16 1t"
+
+
+def test_bp_on_a_bf16_kind_is_never_estimated_from_a_step_of_another_code_path(results_root, monkeypatch):
+    _on(monkeypatch, "amx")
+    stub = {campaign.step_key(Config.bp(precision="fp32"), 1): {"ms_per_step": 27.0, "gflop_per_step": 5.1}}
+    assert campaign.step_estimate(Config.bp(), 1, stub) == (pytest.approx(math.nan, nan_ok=True), "not measured")
+    assert campaign.step_estimate(Config.bp(precision="fp32"), 1, stub) == (27.0, "measured")
+
+
+def test_the_estimate_rule_holds_a_measured_step_and_flags_one_scaled_by_flops_too_far(results_root, monkeypatch):
+    _on(monkeypatch, "avx512-bf16")
+    _stub_steps(results_root, "avx512-bf16", {"BP 16x5x5, bf16 twin (issue 25)": 20.0,
+                                              "FF 16x5x5, bf16 twin (issue 17)": 40.0})
+    names = ["BP 16x5x5, bf16 twin (issue 25)", "FF 16x5x5 (Table 3), seed 1", "FF 32x5x5 (Fig. 4B)"]
+    cells = [next(i for i, c in enumerate(campaign.CELLS) if c.name == n) for n in names]
+    fresh = {names[0]: 25.0, names[1]: 52.0, names[2]: 100.0}  # stub timings of 50 steps, ms/step
+    by_key = {campaign.step_key(campaign.CELLS[i].config(), 1): fresh[campaign.CELLS[i].name] for i in cells}
+    df = campaign.check_estimates(cells, workers=2, timer=lambda config, threads: by_key[campaign.step_key(config, threads)])
+    by = df.set_index("cell")
+    # 20 against 25 ms: 20 % off, within 30 %; 40 against 52: 23 % off; both measured on their own code path
+    assert by.loc[names[0], "estimate"] == "measured" and by.loc[names[0], "within"]
+    assert by.loc[names[1], "estimate"] == "measured" and by.loc[names[1], "within"]
+    # 32 filters scaled by FLOPs from 16 (about 4x): 160 ms against a fresh 100 ms is 60 % off
+    assert by.loc[names[2], "estimate"].startswith("scaled from ff-16-16-16-k5") and not by.loc[names[2], "within"]
+    assert by.loc[names[2], "ratio"] == pytest.approx(by.loc[names[2], "estimate_ms"] / 100.0)
+    # the rule itself: within 30 % of the fresh timing, either side
+    assert campaign.estimate_within(130.0, 100.0) and campaign.estimate_within(70.0, 100.0)
+    assert not campaign.estimate_within(131.0, 100.0) and not campaign.estimate_within(69.0, 100.0)
+    assert not campaign.estimate_within(math.nan, 100.0)  # nothing measured is no estimate
+
+
+def test_the_bp_twin_is_the_seed0_bp_run_in_bf16_and_only_bf16_kinds_plan_it(results_root, monkeypatch):
+    twin = next(c for c in campaign.CELLS if c.name == "BP 16x5x5, bf16 twin (issue 25)")
+    assert twin.config() == Config.bp(precision="bf16") and twin.needs == "bf16" and twin.priority == 1
+    # appended: a running campaign names cells by position, and the last it could name is cell 25
+    assert campaign.CELLS.index(twin) > [c.name for c in campaign.CELLS].index("FF 16x3x3 (Fig. 4B)") == 25
+    _on(monkeypatch, "avx2")
+    assert campaign.plan().set_index("cell").loc[twin.name, "plan"] == "needs a CPU with native bf16"
+    _on(monkeypatch, "avx512-bf16")
+    assert campaign.plan().set_index("cell").loc[twin.name, "plan"] == "planned"

@@ -1,39 +1,57 @@
-"""What a missing cell would cost (issue #15): scaled from measurements, per machine kind."""
+"""What a missing cell would cost (issues #15, #25): the campaign's estimate per machine kind."""
 import json
 import math
 
 import pytest
 
-from ffcnn_lib import bench, costs
+from ffcnn_lib import bench, campaign, costs
 from ffcnn_lib.config import Config
 
 
-def _record(root, kind, filters, fast_ms, eager_ms=100.0):
-    c = Config(filters=filters, kernel=5)
-    r = {"device": "cpu (x86_64, 2 threads)", "config": c.to_dict(), "time": "2026-12-02T00:00:00Z",
-         "cpu": {"kind": kind, "model": "stub"},
-         "rows": [{"variant": "eager fp32", "ms_per_step": eager_ms},
-                  {"variant": "bf16 + channels_last + compile default", "ms_per_step": fast_ms}]}
-    path = root / "benchmarks" / f"bench-cpu-{kind}-{filters}.json"
+def _steps(root, kind, steps: dict[Config, float]):
+    """A campaign step cache of ``kind`` holding these configs' steps (one thread, as the campaign trains)."""
+    path = campaign.steps_path(kind, root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(r))
+    path.write_text(json.dumps({"kind": kind, "steps": {
+        campaign.step_key(c, 1, kind): {"ms_per_step": ms, "gflop_per_step": bench.step_flops(c) / 1e9}
+        for c, ms in steps.items()}}))
 
 
-def test_cpu_hours_scale_the_nearest_measured_network_of_each_kind_by_flops(results_root):
-    _record(results_root, "amx", 16, fast_ms=20.0)
-    _record(results_root, "amx", 64, fast_ms=100.0)
-    _record(results_root, "avx2", 16, fast_ms=50.0)
-    c = Config(filters=32, kernel=5)
-    hours = costs.cpu_hours(c)
-    near16 = abs(math.log(bench.step_flops(c) / bench.step_flops(Config(filters=16, kernel=5))))
-    near64 = abs(math.log(bench.step_flops(c) / bench.step_flops(Config(filters=64, kernel=5))))
-    ref, ms = (Config(filters=16, kernel=5), 20.0) if near16 < near64 else (Config(filters=64, kernel=5), 100.0)
-    expected = 200 * 1000 * ms * bench.step_flops(c) / bench.step_flops(ref) / 1e3 * bench.EVAL_OVERHEAD['ff'] / 3600
-    assert hours["amx"] == pytest.approx(expected)
-    assert set(hours) == {"amx", "avx2"}
-    # BP trains eagerly on a CPU: its cost comes from the eager row
-    bp = costs.cpu_hours(Config.bp())
-    assert bp["avx2"] == pytest.approx(200 * 1000 * 100.0 * bench.step_flops(Config.bp()) /
-                                       bench.step_flops(Config(filters=16, kernel=5)) / 1e3 * bench.EVAL_OVERHEAD['bp'] / 3600)
-    text = costs.describe(c)
-    assert "GPU time not measured yet" in text and "on a 2-core amx CPU" in text  # no CUDA record here
+def _hours(config, ms):  # 200 epochs of 1,000 steps, plus validation
+    return 200 * 1000 * ms / 1e3 * bench.EVAL_OVERHEAD[config.model] / 3600
+
+
+def test_cpu_hours_come_from_the_step_of_the_same_code_path_on_each_kind(results_root):
+    ff16, ff64, bp = Config(filters=16, kernel=5), Config(filters=64, kernel=5), Config.bp()
+    _steps(results_root, "amx", {ff16: 20.0, ff64: 100.0, Config.bp(precision="fp32"): 27.0})
+    _steps(results_root, "avx2", {ff16: 50.0, bp: 60.0})
+    est = costs.cpu_estimates(ff64)
+    assert est["amx"] == (pytest.approx(_hours(ff64, 100.0)), "measured")
+    c = Config(filters=32, kernel=5)  # scaled by FLOPs from the nearest network of its code path
+    near16 = abs(math.log(bench.step_flops(c) / bench.step_flops(ff16)))
+    near64 = abs(math.log(bench.step_flops(c) / bench.step_flops(ff64)))
+    ref, ms = (ff16, 20.0) if near16 < near64 else (ff64, 100.0)
+    hours, source = costs.cpu_estimates(c)["amx"]
+    assert hours == pytest.approx(_hours(c, ms * bench.step_flops(c) / bench.step_flops(ref)))
+    assert source == f"scaled from ff-{'-'.join([str(ref.filters[0])] * 3)}-k5-b50"
+    # BP: measured in eager fp32 on avx2, where it trains so; on amx only its fp32 step is known,
+    # and BP trains in bf16 there: no estimate rather than one from another code path
+    bp_est = costs.cpu_estimates(bp)
+    assert bp_est["avx2"] == (pytest.approx(_hours(bp, 60.0)), "measured") and bp_est["amx"][1] == "not measured"
+    assert set(costs.cpu_hours(bp)) == {"avx2"}
+    text = costs.describe(bp)
+    assert "GPU time not measured yet" in text  # no CUDA record here
+    assert "on a 2-core avx2 CPU (measured there)" in text and "not measured on amx" in text
+    assert "scaled by FLOPs from ff-" in costs.describe(c)
+    # a pinned bf16 run cannot train on a kind without native bf16
+    assert set(costs.cpu_estimates(Config.bp(precision="bf16"))) == {"amx"}
+
+
+def test_cost_cards_and_the_campaign_list_read_one_estimate(results_root, monkeypatch):
+    from ffcnn_lib import machine
+    monkeypatch.setattr(machine, "capabilities", lambda: {"model": "stub", "cores": 2, "flags": [], "kind": "avx2"})
+    cell = next(c for c in campaign.CELLS if c.name == "BP 16x7x7 (Fig. 3A)")
+    _steps(results_root, "avx2", {Config.bp(): 60.0})
+    row = campaign.plan(workers=2).set_index("cell").loc[cell.name]
+    hours, source = costs.cpu_estimates(cell.config())["avx2"]
+    assert row["left_hours_here"] == pytest.approx(hours) and row["estimate"] == source == "scaled from bp-16-16-16-k5-b50"

@@ -43,7 +43,7 @@ def test_an_identical_check_bridges_its_model_only_and_chains(results_root, monk
     runs = [_run(results_root, "bp", "old"), _run(results_root, "ff", "old"), _run(results_root, "ff", "ffold"),
             _run(results_root, "bp", "other"), _run(results_root, "bp", "old", device="NVIDIA H100 80GB HBM3")]
     assert equivalence.current_hash("bp", "old") == "new"
-    other, unknown = experiments.other_code(runs)
+    other, unknown = equivalence.other_code(runs)
     # the FF run of the same old code, a failed check, an unchecked hash, and a run on CUDA (the check
     # ran the CPU's code path) stay marked
     assert other == ["ff-old", "ff-ffold", "bp-other", "bp-old-gpu"] and unknown == 0

@@ -190,3 +190,37 @@ def test_gap_text_names_the_seeds_each_number_waits_for_then_says_every_verdict_
     assert "max pooling" not in text and "indicative" in text
     done = investigation.gap_text(gap.assign(seeds=3))
     assert "3 or more finished seeds" in done and "of 3" not in done
+
+
+def test_bp_twin_says_it_has_not_finished_with_its_cost_then_is_judged_by_the_summary_pages_rule(monkeypatch):
+    from ffcnn_lib import costs, report
+    from ffcnn_lib.experiments import Result
+
+    def bp_curve(end_pct):
+        return pd.DataFrame({"epoch": np.arange(1, 201), "val_acc": np.linspace(0.97, end_pct / 100, 200)})
+
+    seeds = [98.96, 98.93, 99.05]
+    runs = {investigation._cell(n): Result(None, bp_curve(a), {"final": {"val_acc_bp": a / 100}}, None)
+            for n, a in zip(investigation.BP_SEED_CELLS, seeds)}
+    twin = {"run": (None, "not started", {})}
+    monkeypatch.setattr(investigation, "load", lambda config, root=None: runs.get(config))
+    monkeypatch.setattr(investigation, "metrics_of", lambda config, root=None: twin["run"])
+    monkeypatch.setattr(costs, "describe", lambda config: "about 1.1 h on a 2-core avx512-bf16 CPU (measured there)")
+    v = investigation.bp_twin()
+    text = investigation.bp_twin_text(v)
+    assert v["verdict"] == "not started" and "no finished run yet" in text and "1.1 h on a 2-core avx512-bf16" in text
+    assert "98.96, 98.93, 99.05 %" in text
+    twin["run"] = (bp_curve(98.5).iloc[:120], "partial", {})
+    assert investigation.bp_twin()["verdict"] == "pending (120 of 200 epochs in bf16)"
+    assert "under way (120 of 200 epochs" in investigation.bp_twin_text(investigation.bp_twin())
+    # finished: its last epoch against the fp32 seeds' mean, within the summary page's tolerance (the
+    # classifiers' pooled seed spread; here a stub pool of two cells)
+    from ffcnn_lib.stats import pooled
+    pool = pooled([("BP 16x5x5", seeds), ("FF 16x5x5", [98.20, 98.23, 98.16])])
+    monkeypatch.setattr(report, "global_pool", lambda: {"classifier": pool})
+    for end, verdict in ((98.99, "matches"), (98.0, "differs")):
+        twin["run"] = (bp_curve(end), "finished", {})
+        v = investigation.bp_twin()
+        assert v["tolerance_pp"] == pytest.approx(report.tolerance_pp(pool, 3, m_eff=1))
+        assert v["gap_against_pp"] == pytest.approx(end - np.mean(seeds)) and v["verdict"] == verdict
+        assert f"**Verdict: {verdict}**" in investigation.bp_twin_text(v) and "summary page's rule" in v["spread_from"]
