@@ -255,16 +255,48 @@ def provenance(df: pd.DataFrame, profile: str = "auto") -> str:
     return text
 
 
+def findings(artifact: str, df: pd.DataFrame, profile: str = "auto") -> list[str]:
+    """What the runs at the paper's settings say so far about ``artifact``, as sentences: its
+    reported numbers that have such runs, with their verdicts (:func:`ffcnn_lib.report.compare`),
+    and its claims that have a verdict, whole or partial, with where they were tested
+    (:func:`ffcnn_lib.claims.claims_for`). Empty where nothing has been judged yet."""
+    from . import claims, report
+
+    sentences = []
+    paper = df[df["profile"] == "paper"] if "profile" in df else df.iloc[:0]
+    if not paper.empty and not report.reported(artifact).empty:
+        nums = report.compare(paper, artifact, show_narrow=True)
+        nums = nums[nums["n_seeds"] > 0]
+        if len(nums):
+            sentences.append("Against the paper: " + "; ".join(
+                f"{r['quantity']} ({_WORDS.get(r['method'], r['method'])}), ours {r['ours_pct']:.2f} % over "
+                f"{int(r['n_seeds'])} seed{'s' if r['n_seeds'] > 1 else ''} against {r['reported_pct']:.2f} % "
+                f"reported: {r['verdict']}" for _, r in nums.iterrows()) + ".")
+    table = claims.claims_for(artifact, df, profile)
+    judged = table[~table["verdict"].str.startswith(("not ", "no evidence"))]
+    for claim, r in judged.iterrows():
+        where = r.get("tested_on") if isinstance(r.get("tested_on"), str) and r.get("tested_on") else ""
+        sentences.append(f"{claim.rstrip('.')}: {r['verdict']}" + (f", tested on {where}" if where else "") + ".")
+    return sentences
+
+
+def _md_html(text: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt().render(text)
+
+
 def lead(artifact: str, df: pd.DataFrame, profile: str = "auto", *, artifacts: tuple[str, ...] = (),
          titles: dict[str, str] | None = None) -> None:
-    """A chapter's opening, displayed: the banner of an explicit narrow build; else its results at
-    the paper's settings (``report.paper_settings``) and the CPU campaign's progress
-    (``campaign.progress_text``, where it exists); how many cells have reduced-profile (``short``)
-    evidence; the provenance of what is shown; and the cells with no evidence yet, with their cost.
+    """A chapter's opening, displayed (issue #31): the banner of an explicit narrow build; else a
+    *What we find so far* box (:func:`findings`); its results at the paper's settings
+    (``report.paper_settings``) and their provenance; then, collapsed, *Not run yet, and what it
+    would cost*: the CPU campaign's progress (``campaign.progress_text``) and the cells with no
+    evidence yet with their cost (:func:`no_evidence_note`).
 
     ``artifacts``: further artifacts of the chapter, their rows in ``df`` (told apart by its
     ``artifact`` column); ``titles``: a heading for each artifact's lines (e.g. "Fig. 4A")."""
-    from IPython.display import Markdown, display
+    from IPython.display import HTML, Markdown, display
 
     from . import campaign, report
 
@@ -274,13 +306,16 @@ def lead(artifact: str, df: pd.DataFrame, profile: str = "auto", *, artifacts: t
     b = banner(profile)
     if b is not None:
         display(b)
+    else:
+        found = [s for a in names for s in findings(a, part[a], profile)]
+        body = "".join(f"<p>{html.escape(s, quote=False)}</p>" for s in found) or (
+            "<p>Nothing yet: no number of this chapter has a finished run at the paper's settings, and no claim "
+            "has two of its cells with one. What they would cost is below.</p>")
+        display(HTML(_admonition("tip", "What we find so far", body)))
     for a in names:
         lines = []
         if b is None:
             lines.append(report.paper_settings(a, part[a]))
-            text = campaign.progress_text(a)
-            if text:
-                lines.append(text)
             shown = evidence(part[a], profile)
             if shown is not None and "profile" in shown and (shown["profile"] == "short").any():
                 n_short, n = shown.loc[shown["profile"] == "short", "cell"].nunique(), len(_cell_configs(a))
@@ -291,10 +326,16 @@ def lead(artifact: str, df: pd.DataFrame, profile: str = "auto", *, artifacts: t
             head = f"**{titles[a]}.** " if a in titles else ""
             display(Markdown(head + "\n\n".join(lines)))
     display(Markdown(provenance(df, profile)))
+    later = []
     for a in names:
+        progress = campaign.progress_text(a) if b is None else ""
+        if progress:
+            later.append(_md_html((f"**{titles[a]}.** " if a in titles else "") + "**Under way:**\n\n" + progress))
         note = no_evidence_note(a, part[a], profile, titles.get(a, ""))
         if note is not None:
-            display(note)
+            later.append(note.data)
+    if later:
+        display(HTML("<details><summary>Not run yet, and what it would cost</summary>" + "".join(later) + "</details>"))
 
 
 # ---------------------------------------------------------------------------------------------
