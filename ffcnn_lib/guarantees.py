@@ -63,6 +63,20 @@ class CheckResult:
         return f"{'PASS' if self.passed else 'FAIL'} {self.check}: {self.evidence}"
 
 
+class GuaranteeFailed(AssertionError):
+    """A guarantee does not hold, or a check passes on a variant built to break it (a blind check)."""
+
+
+def require(result: CheckResult, holds: bool = True) -> CheckResult:
+    """``result`` if its outcome is the expected one: the guarantee holds (``holds``), or the
+    deliberately broken variant fails (``holds=False``). Otherwise raise :class:`GuaranteeFailed`
+    naming the check, so that executing chapter 15 (the book build, ``make test``'s nbval run) fails."""
+    if result.passed != holds:
+        what = "does not hold" if holds else "passes on a variant built to break it: the check is blind"
+        raise GuaranteeFailed(f"{result.check} {what}: {result.evidence}")
+    return result
+
+
 def _timed(fn: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
     """Run a check with the caller's RNG state untouched (the checks seed their own), and time it."""
     @functools.wraps(fn)

@@ -118,6 +118,16 @@ def test_table_has_one_row_per_check():
     assert len(G.CHECKS) == 6 and isinstance(df, pd.DataFrame)
 
 
+def test_a_failed_guarantee_or_a_blind_check_raises():
+    """Chapter 15 calls require() on every check: a failure fails the notebook run, not only its text."""
+    ok, failed = G.CheckResult("1. x", True, "fine"), G.CheckResult("2. y", False, "leak 0.3")
+    assert G.require(ok) is ok and G.require(failed, holds=False) is failed
+    with pytest.raises(G.GuaranteeFailed, match=r"2\. y does not hold: leak 0\.3"):
+        G.require(failed)
+    with pytest.raises(G.GuaranteeFailed, match="1. x passes on a variant built to break it"):
+        G.require(ok, holds=False)
+
+
 def test_checks_leave_the_callers_random_state_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
