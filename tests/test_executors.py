@@ -1,5 +1,5 @@
 """Sweeps through the local and the Dask executor fill one cache, each run trained once."""
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -20,7 +20,15 @@ def test_dask_local_cluster_fills_the_cache(results_root):
     assert [r.summary["provenance"]["finished"] for r in again] == stamps
 
 
-def test_two_processes_asking_for_one_run_train_it_once(results_root):
+def _in_two_threads(fn, *args, **kwargs) -> list:
+    """``fn`` called in two threads at once; their results, and an exception raised in either
+    thread is raised here (a bare ``threading.Thread`` would only print it and let the test pass)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(fn, *args, **kwargs) for _ in range(2)]
+    return [f.result() for f in futures]
+
+
+def test_two_processes_asking_for_one_run_train_it_once(results_root, monkeypatch):
     import ffcnn_lib.train as train_mod
 
     calls = []
@@ -30,15 +38,22 @@ def test_two_processes_asking_for_one_run_train_it_once(results_root):
         calls.append(1)
         return real(*a, **k)
 
-    train_mod.train_many = counting
-    try:
-        threads = [threading.Thread(target=run_sweep, args=([BASE],), kwargs={"device": "cpu", "progress": False})
-                   for _ in range(2)]
-        [t.start() for t in threads]
-        [t.join() for t in threads]
-    finally:
-        train_mod.train_many = real
+    monkeypatch.setattr(train_mod, "train_many", counting)
+    results = _in_two_threads(run_sweep, [BASE], device="cpu", progress=False)
     assert len(calls) == 1 and load(BASE) is not None
+    assert [r.summary for (r,) in results] == [load(BASE).summary] * 2  # both got the one stored result
+
+
+def test_an_exception_in_a_worker_thread_fails_the_caller(results_root, monkeypatch):
+    """The harness above cannot hide a failure: a sweep that raises in its thread raises here."""
+    import ffcnn_lib.train as train_mod
+
+    def broken(*a, **k):
+        raise RuntimeError("training failed in a worker thread")
+
+    monkeypatch.setattr(train_mod, "train_many", broken)
+    with pytest.raises(RuntimeError, match="in a worker thread"):
+        _in_two_threads(run_sweep, [BASE], device="cpu", progress=False)
 
 
 def test_unknown_executor_named():
