@@ -37,19 +37,20 @@ def test_embedded_checksums_match_vendored_sums_file():
     assert vendored == data.SHA256
 
 
-def test_corrupt_file_is_named_in_the_error(tmp_path, monkeypatch):
+@pytest.mark.parametrize("dataset, title", [("mnist", "MNIST"), ("fashion-mnist", "Fashion-MNIST")])
+def test_corrupt_file_is_named_in_the_error(dataset, title, tmp_path, monkeypatch):
     for f in data.FILES.values():
-        shutil.copy(data.data_dir() / f, tmp_path / f)
+        shutil.copy(data.data_dir(dataset) / f, tmp_path / f)
     bad = tmp_path / data.FILES["test_labels"]
     raw = bytearray(gzip.decompress(bad.read_bytes()))
     raw[-1] ^= 1
     bad.write_bytes(gzip.compress(bytes(raw)))
-    monkeypatch.setenv("FFCNN_DATA", str(tmp_path))
+    monkeypatch.setenv({"mnist": "FFCNN_DATA", "fashion-mnist": "FFCNN_FASHION_DATA"}[dataset], str(tmp_path))
     data._load_file.cache_clear()
     try:
-        with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte.gz"):
-            data.load_split("test")
-        data.load_split("train", n=10)  # the intact files still load
+        with pytest.raises(data.DataError, match=f"t10k-labels-idx1-ubyte.gz.*not the original {title};"):
+            data.load_split("test", dataset=dataset)
+        data.load_split("train", n=10, dataset=dataset)  # the intact files still load
     finally:
         data._load_file.cache_clear()
 
