@@ -7,7 +7,7 @@ import sys
 import time
 
 from .config import PRECISIONS, Config
-from .data import DataError
+from .data import DATASETS, DataError
 from .experiments import ResultError
 from .labels import CLASSIFIER_INPUTS, LABEL_SETS
 from .model import INITS
@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=d.epochs)
     t.add_argument("--include-first-layer", action="store_true")
     t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--dataset", choices=list(DATASETS), default=d.dataset,
+                   help="the paper's MNIST, or Fashion-MNIST (beyond the paper; same split: train[:50000], val[50000:])")
     t.add_argument("--n-train", type=int, default=d.n_train)
     t.add_argument("--n-val", type=int, default=d.n_val)
     t.add_argument("--test", action="store_true", help="also evaluate on the test set (headline runs only)")
@@ -83,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--measure", action="store_true",
                    help="time a few steps of every cell the plan could take that is not measured on this kind of "
                         "CPU yet (about 40 s each; run it with the CPU otherwise idle), then list")
+    c.add_argument("--check-estimates", action="store_true",
+                   help="time 50 fresh steps of each cell of this machine's plan (or --cells) and compare them with "
+                        "the estimate --list uses (issue #25: within 30 %%); stores nothing, trains nothing")
     c.add_argument("--workers", type=int, default=2,
                    help="processes training different cells side by side, each with cores/workers threads; "
                         "their progress goes to results/checkpoints/campaign-worker-<i>.log (default 2, as "
@@ -107,7 +112,8 @@ def _train(args: argparse.Namespace) -> int:
                           batch_size=args.batch_size,
                           classifier_lr=args.classifier_lr, epochs=args.epochs,
                           include_first_layer=args.include_first_layer, seed=args.seed, n_train=args.n_train,
-                          n_val=args.n_val, report_test=args.test, precision=args.precision, **overrides,
+                          n_val=args.n_val, report_test=args.test, precision=args.precision, dataset=args.dataset,
+                          **overrides,
                           **({"classifier_input": args.classifier_input} if args.model == "ff" else {}),
                           **({"init": args.init} if args.init else {}))
     result = run_or_load(config, device=args.device, force=args.force, save_weights=args.save_weights,
@@ -165,6 +171,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cell_numbers(text: str) -> list[int]:
+    """``--cells 0,1`` -> [0, 1]: numbers of cells of :data:`ffcnn_lib.campaign.CELLS` (see ``--list``)."""
+    from .campaign import CELLS
+
+    picked = [int(i) for i in text.split(",")]
+    bad = [i for i in picked if not 0 <= i < len(CELLS)]
+    if bad:
+        raise ValueError(f"--cells {bad}: no such cell; allowed 0..{len(CELLS) - 1} (see --list)")
+    return picked
+
+
 def _campaign(args: argparse.Namespace) -> int:
     import pandas as pd
     import torch
@@ -178,13 +195,15 @@ def _campaign(args: argparse.Namespace) -> int:
     if args.readme:
         print("README " + ("updated" if campaign.update_readme() else "unchanged"))
         return 0
+    if args.check_estimates:  # issue #25: every planned cell's estimate against a fresh timing of it
+        checked = campaign.check_estimates(_cell_numbers(args.cells) if args.cells else None, args.workers)
+        with pd.option_context("display.width", 250, "display.max_colwidth", 60):
+            print(checked.round(2).to_string(index=False))
+        return 0 if checked["within"].all() else 1
     args.list = args.list or args.measure  # --measure times the cells and lists them; it trains nothing
     cells, budget_s = campaign.CELLS, args.budget_minutes * 60
     if args.cells:
-        picked = [int(i) for i in args.cells.split(",")]
-        bad = [i for i in picked if not 0 <= i < len(cells)]
-        if bad:
-            raise ValueError(f"--cells {bad}: no such cell; allowed 0..{len(cells) - 1} (see --list)")
+        _cell_numbers(args.cells)
     elif not args.list or args.measure:
         # This machine's plan: priority order, among the cells it can finish within a few runs
         # (measuring the steps of cells not timed on this kind of CPU yet, before any worker starts).

@@ -97,11 +97,16 @@ _WHY_16 = "issue #16: the 16x5x5 family (Table 3, BP baseline) with three seeds 
 _WHY_CHEAP = "issue #17: a reported cell that pooling makes cheap"
 _WHY_FAST = "issue #17: a reported 32- or 64-filter cell, within reach of machines with native bf16"
 _WHY_POINTS = "Fig. 3A / 4B: a 16-filter point (plot points only, no reported number)"
+_WHY_FASHION = ("issue #27: the paper's method beyond MNIST, on Fashion-MNIST at its settings (the FF - BP gap "
+                "beside MNIST's at the same network)")
+_FASHION = (("FF 16x5x5", {"model": "ff", "max_pool": False}), ("FF 16x5x5, max pooling", {"model": "ff", "max_pool": True}),
+            ("BP 16x5x5", {"model": "bp"}))
 
 # The plan as data (issue #17): priority 1, the investigation of issue #16 (the bf16 twin first
 # where the CPU has bf16: whether bf16 runs can stand beside fp32 ones) and the seeds of the 16x5x5
 # family; 2, reported cells that max pooling makes cheap; 3, reported 32- and 64-filter cells for
-# fast machines; 4, the 16-filter points of Figs 3A and 4B. Within a priority, list order. Which
+# fast machines; 4, the 16-filter points of Figs 3A and 4B; 5 and 6, beyond the paper: Fashion-MNIST
+# (issue #27), seed 0 of each network, then seeds 1-2. Within a priority, list order. Which
 # cells a machine takes is decided by their measured cost there (:func:`plan`). Finished cells stay
 # listed: their status and curves are shown.
 CELLS: list[Cell] = [
@@ -153,6 +158,13 @@ CELLS: list[Cell] = [
     Cell("BP 16x7x7 (Fig. 3A)", "fig3a", {"model": "bp", "filters": _w(16)}, priority=4, reason=_WHY_POINTS),
     Cell("FF 16x3x3 (Fig. 4B)", "fig4b", {"filters": _w(16), "kernel": 3}, priority=4, waits=FF_DECISIONS,
          reason=_WHY_POINTS),
+    # Beyond the paper (issue #27), after issue #31's cells a-d (priorities up to 4): the method on
+    # Fashion-MNIST, one seed of each network (5) before the second and third (6). Appended only:
+    # a running campaign names cells by their position in this list.
+    *[Cell(f"{name}, Fashion-MNIST (issue 27)" + (f", seed {seed}" if seed else ""), "fashion", match, seed=seed,
+           priority=5 if seed == 0 else 6, waits=FF_DECISIONS if match["model"] == "ff" else (),
+           reason=_WHY_FASHION + (" (seed 0 of each network first)" if seed == 0 else " (a further seed)"))
+      for seed in (0, 1, 2) for name, match in _FASHION],
     # Issue #25 (appended: a running campaign names cells by their position here): the seed-0 BP
     # 16x5x5 run again in bf16 on BP's CPU fast path, only where the CPU has native bf16.
     Cell("BP 16x5x5, bf16 twin (issue 25)", "bp", change={"precision": "bf16"}, priority=1, needs="bf16",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import N_TRAIN
+from .data import N_TRAIN, check_dataset
 from .labels import CLASSIFIER_INPUTS, DEFAULT_CYCLES, LABEL_SETS, LabelEncoder, wave_vectors
 from .model import BPCNN, FFCNN, INITS, PADDINGS, layer_shapes
 
@@ -28,7 +28,9 @@ ALGORITHM_VERSION = 1
 # Fields added after results were stored: hashed into the run id only when they differ from these
 # values, so existing results keep their ids. (Changing such a default needs an ALGORITHM_VERSION bump.)
 ADDED_FIELDS = {"label_cycles": [2, 4, 6], "padding": "same", "input_norm": False, "init": "torch",
-                "precision": "auto", "classifier_input": "neutral"}
+                "precision": "auto", "classifier_input": "neutral", "dataset": "mnist"}
+# How a data set other than MNIST shows in a run id, so that a reader tells its runs apart by name.
+DATASET_TOKENS = {"fashion-mnist": "fmnist"}
 # Fields a run never reads, by what makes them unread: hashed at their defaults, so that they cannot
 # give one run several ids (the stored runs have the defaults there, so their ids stay).
 UNREAD_FIELDS = {"bp": ("label_set", "K", "label_cycles", "classifier_lr", "include_first_layer", "classifier_input"),
@@ -79,6 +81,7 @@ class Config:
     report_test: bool = False           # evaluate on the test set: headline runs only (not in the run id)
     precision: str = "auto"             # training precision: auto (the machine's fast path), fp32, bf16
     n_test: int = 10_000                # first n of the 10,000 test images (small profiles)
+    dataset: str = "mnist"              # the paper's MNIST, or "fashion-mnist" (beyond the paper, issue #27)
     tags: tuple[str, ...] = field(default=(), compare=False)  # free-form, not part of the identity
 
     def __post_init__(self) -> None:
@@ -131,6 +134,7 @@ class Config:
                              "input_norm=False)")
         if self.classifier_input not in CLASSIFIER_INPUTS:
             raise ValueError(f"unknown classifier input {self.classifier_input!r}; allowed: {', '.join(CLASSIFIER_INPUTS)}")
+        check_dataset(self.dataset)
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; allowed: {', '.join(PRECISIONS)}")
         if self.padding not in PADDINGS:
@@ -217,4 +221,6 @@ class Config:
         pool = ("-pool" if self.max_pool else "") + ("-valid" if self.padding == "valid" else "") \
             + ("-inorm" if self.input_norm else "") + (f"-{self.init}" if self.init in ("loewe", "fanin") else "") \
             + (f"-{self.precision}" if self.precision != "auto" else "")
-        return f"{self.model}-{width}-k{self.kernel}{pool}{label}-b{self.batch_size}-e{self.epochs}-s{self.seed}-{digest}"
+        data = f"-{DATASET_TOKENS[self.dataset]}" if self.dataset in DATASET_TOKENS else ""
+        return (f"{self.model}{data}-{width}-k{self.kernel}{pool}{label}-b{self.batch_size}-e{self.epochs}-s{self.seed}"
+                f"-{digest}")

@@ -93,7 +93,7 @@ def diagnose(result: Result, n_val: int = 2000) -> tuple[pd.DataFrame, dict]:
     quantities are medians and shares, stable to a fraction of a point) and the goodness trend."""
     model = result.load_model("cpu")
     encoder = result.config.label_encoder("cpu")
-    x, y = load_split("val", n_val, "cpu")
+    x, y = load_split("val", n_val, "cpu", result.config.dataset)
     g = layer_goodness(model, encoder, x)
     return (goodness_margins(g, y, model.thresholds, result.config.include_first_layer),
             still_rising(result.metrics))

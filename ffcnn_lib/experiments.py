@@ -628,7 +628,7 @@ def evaluate_test(result: Result, device: str | None = "auto") -> dict:
     dev = resolve_device(device)
     model = result.load_model(str(dev))
     c = result.config
-    x, y = load_split("test", c.n_test, dev)
+    x, y = load_split("test", c.n_test, dev, c.dataset)
     out: dict = {}
     for m in (["linear", "goodness"] if c.model == "ff" else ["bp"]):
         t0 = time.perf_counter()

@@ -141,7 +141,7 @@ def stages() -> list[Stage]:
              Stage("choices-short", "choices", "short")]
             + [Stage(f"{a}-short", a, "short") for a in artifacts + ["headline"]]
             + [Stage(f"headline-s{s}", "headline", "paper", (s,)) for s in (1, 2, 3, 4)]
-            + [Stage(f"{a}-paper", a, "paper") for a in paper])
+            + [Stage(f"{a}-paper", a, "paper") for a in paper if a not in sweeps.SHORT_ONLY])
 
 
 @functools.lru_cache(maxsize=1)

@@ -287,7 +287,7 @@ def _md_html(text: str) -> str:
 
 
 def lead(artifact: str, df: pd.DataFrame, profile: str = "auto", *, artifacts: tuple[str, ...] = (),
-         titles: dict[str, str] | None = None) -> None:
+         titles: dict[str, str] | None = None, also_found: tuple[str, ...] | list[str] = ()) -> None:
     """A chapter's opening, displayed (issue #31): the banner of an explicit narrow build; else a
     *What we find so far* box (:func:`findings`); its results at the paper's settings
     (``report.paper_settings``) and their provenance; then, collapsed, *Not run yet, and what it
@@ -295,7 +295,9 @@ def lead(artifact: str, df: pd.DataFrame, profile: str = "auto", *, artifacts: t
     evidence yet with their cost (:func:`no_evidence_note`).
 
     ``artifacts``: further artifacts of the chapter, their rows in ``df`` (told apart by its
-    ``artifact`` column); ``titles``: a heading for each artifact's lines (e.g. "Fig. 4A")."""
+    ``artifact`` column); ``titles``: a heading for each artifact's lines (e.g. "Fig. 4A");
+    ``also_found``: computed sentences of the chapter's own, first in the box (a chapter beyond the
+    paper, whose artifact has no reported number or claim to judge)."""
     from IPython.display import HTML, Markdown, display
 
     from . import campaign, report
@@ -307,7 +309,7 @@ def lead(artifact: str, df: pd.DataFrame, profile: str = "auto", *, artifacts: t
     if b is not None:
         display(b)
     else:
-        found = [s for a in names for s in findings(a, part[a], profile)]
+        found = [*also_found, *(s for a in names for s in findings(a, part[a], profile))]
         body = "".join(f"<p>{html.escape(s, quote=False)}</p>" for s in found) or (
             "<p>Nothing yet: no number of this chapter has a finished run at the paper's settings, and no claim "
             "has two of its cells with one. What they would cost is below.</p>")

@@ -153,3 +153,16 @@ def training_curves(m: pd.DataFrame, title: str, name: str | None = None, profil
     if name:
         save_figure(fig, name, profile)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Class activation maps (Sec. 3.3): yellow beneficial, pink deleterious, as in the paper.
+
+def cam_image(ax, cam) -> None:
+    """Draw one CAM (H, W) on ``ax``, white at zero, symmetric around it (Fig. 6, 7's colours)."""
+    from matplotlib.colors import LinearSegmentedColormap, TwoSlopeNorm
+
+    cmap = LinearSegmentedColormap.from_list("pink_yellow", ["#d6287f", "#ffffff", "#f2c200"])
+    lim = float(abs(cam).max()) or 1.0
+    ax.imshow(cam, cmap=cmap, norm=TwoSlopeNorm(0, -lim, lim))
+    ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)

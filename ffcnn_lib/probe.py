@@ -96,8 +96,8 @@ def classifier_probe(result: Result, inputs: tuple[str, ...] = tuple(INPUTS),
     model = result.load_model("cpu")
     c = result.config
     enc = c.label_encoder("cpu")
-    xtr, ytr = load_split("train", n_train or c.n_train, "cpu")
-    xv, yv = load_split("val", c.n_val, "cpu")
+    xtr, ytr = load_split("train", n_train or c.n_train, "cpu", c.dataset)
+    xv, yv = load_split("val", c.n_val, "cpu", c.dataset)
     rows = []
     for name in inputs:
         t0 = time.perf_counter()

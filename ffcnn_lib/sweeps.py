@@ -105,6 +105,8 @@ DECIDED_FROM = {"init": "torch", "padding": "same", "input_norm": False, "classi
 CHOICES16 = ("earlier defaults (PyTorch init, same padding, waves of 2/4/6 cycles)", "Loewe's initialization (N(0, 1/C_out), zero bias)",
              "valid padding", "input divided by its RMS (Loewe's code)")
 
+FASHION = "fashion-mnist"  # beyond the paper (issue #27): the same method on Fashion-MNIST
+
 # Each artifact at the paper's settings. Grids the paper does not state are marked "chosen".
 ARTIFACTS: dict[str, Callable[[], list[Config]]] = {
     # Sec. 3.1: the best configuration, evaluated on the test set.
@@ -144,9 +146,18 @@ ARTIFACTS: dict[str, Callable[[], list[Config]]] = {
                                    tags=("our defaults (Loewe's init, same padding)",)),
                                _ff(16, 5, init="loewe", padding="valid", classifier_input="neutral",
                                    tags=("valid padding",))],
+    # Beyond the paper (issue #27): its method on Fashion-MNIST at its settings and our decided
+    # defaults (K = 0.35, label set 1): FF 16x5x5 without and with max pooling, and BP of that shape.
+    "fashion": lambda: [_ff(16, 5, dataset=FASHION), _ff(16, 5, max_pool=True, dataset=FASHION),
+                        Config.bp(dataset=FASHION)],
+    # Its indicative readings, for the short profile only (SHORT_ONLY): whether K = 0.35 transfers
+    # (K grid chosen around it) and what width does (32 filters 7x7, the paper's Table 2 network).
+    "fashion_short": lambda: [_ff(16, 5, K=K, dataset=FASHION) for K in (0.2, 0.35, 0.5)] + [_ff(32, 7, dataset=FASHION)],
 }
+# Artifacts read under the short profile only: indicative readings, which no plan trains for 200 epochs.
+SHORT_ONLY = {"fashion_short"}
 # Artifacts whose figures need the trained network, not only its numbers.
-KEEP_WEIGHTS = {"cam", "headline"}
+KEEP_WEIGHTS = {"cam", "headline", "fashion"}
 
 
 def stack_key(config: Config) -> str:
@@ -236,7 +247,7 @@ def cell_key(paper: Config) -> dict:
 def _row(artifact: str, profile: str, paper: Config, result, cell: int) -> dict:
     c, prov, final = result.config, result.summary["provenance"], result.summary["final"]
     row = {"artifact": artifact, "cell": cell, "profile": profile, "run_id": result.path.name, **cell_key(paper),
-           "padding": paper.padding, "label_cycles": "/".join(map(str, paper.label_cycles)),
+           "padding": paper.padding, "label_cycles": "/".join(map(str, paper.label_cycles)), "dataset": paper.dataset,
            "variant": paper.tags[0] if paper.tags else "", "seed": c.seed,
            "run_filters": "-".join(map(str, c.filters)), "epochs": c.epochs, "n_train": c.n_train,
            "device": prov["device"], "precision": prov["precision"], "train_seconds": prov["train_seconds"],

@@ -206,10 +206,10 @@ class _Run:
             "fast path in fp32: this CPU has no native bf16 (AVX-512 BF16 or AMX); compiling only"
         self.precision_name = "bf16-autocast" if self.bf16 else "fp32"
         self.checkpoint = checkpoint
-        self.x, self.y = load_split("train", config.n_train, device)
-        self.xv, self.yv = load_split("val", config.n_val, device)
+        self.x, self.y = load_split("train", config.n_train, device, config.dataset)
+        self.xv, self.yv = load_split("val", config.n_val, device, config.dataset)
         # Loaded now, not after the last epoch: a damaged test file must stop the run before it trains.
-        self.test = load_split("test", config.n_test, device) if config.report_test else None
+        self.test = load_split("test", config.n_test, device, config.dataset) if config.report_test else None
         self.gens = [torch.Generator(device=device) for _ in configs]
         for g, c in zip(self.gens, configs):
             g.manual_seed(c.seed)

@@ -20,7 +20,7 @@ def test_every_cell_is_one_config_of_its_artifact_at_the_paper_settings():
         assert (c.epochs, c.n_train, c.n_val) == (200, 50_000, 10_000)
         assert c.batch_size == (25 if "batch 25" in cell.name else 50)
         assert c.lr == (1e-3 if c.model == "bp" else 5e-5)
-        assert cell.priority in (1, 2, 3, 4) and cell.reason  # the plan is data, each cell with its reason
+        assert cell.priority in (1, 2, 3, 4, 5, 6) and cell.reason  # the plan is data, each cell with its reason
         assert set(cell.waits) <= set(campaign.DECIDED) and cell.needs in ("", "bf16")
     by = {cell.name: c for cell, c in zip(campaign.CELLS, configs)}
     assert by["BP 16x5x5 (Sec. 3.1)"].model == "bp" and by["FF 16x5x5, max pooling (Table 3)"].max_pool
@@ -68,8 +68,9 @@ def test_curves_follow_each_started_cell_with_the_paper_value_where_it_reports_o
     assert campaign.reported_val(by["FF 16x5x5, max pooling (Table 3)"]) == 97.57  # Table 3, 16x5x5 + max pooling
     # the paper shows the Fig. 3A / 4B cells only as plot points: no number to draw
     # (and the investigation's variants are compared with their seed-0 run, not with a reported number)
+    # (nor does it run Fashion-MNIST: issue #27's cells beyond the paper)
     assert {c.artifact for c in campaign.CELLS if math.isnan(campaign.reported_val(c)) and not c.change} \
-        == {"fig3a", "fig4b"}
+        == {"fig3a", "fig4b", "fashion"}
     cells = [campaign.Cell("tiny", "cam")]
     assert campaign.curves(cells=cells, profile="smoke").empty  # nothing started
     assert campaign.run(1e-3, cells=cells, profile="smoke", progress=False, min_left_s=0) == 0

@@ -58,7 +58,8 @@ def test_plan_order_bench_headline_choices_short_then_headline_seed_1():
     assert max(names.index(n) for n in shorts) < s1                       # ...before seed 1 of the best network
     assert names[s1:s1 + 4] == ["headline-s1", "headline-s2", "headline-s3", "headline-s4"]
     assert names[s1 + 4:s1 + 8] == ["bp-paper", "cam-paper", "table3-paper", "fig3a-paper"]
-    assert {n[:-len("-paper")] for n in names if n.endswith("-paper")} == set(sweeps.ARTIFACTS) - {"headline"}
+    assert {n[:-len("-paper")] for n in names if n.endswith("-paper")} == \
+        set(sweeps.ARTIFACTS) - {"headline"} - sweeps.SHORT_ONLY  # indicative readings: short only
     seeds = {s.name: {r.seed for r in s.runs()} for s in gpu_plan.stages() if s.artifact == "headline"}
     assert seeds["headline-s0"] == {0} and seeds["headline-s4"] == {4} and seeds["headline-short"] == {0}
     # right after the benchmark: the best network under today's defaults, seed 0, at the paper's settings
