@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .labels import LabelEncoder
-from .model import FFCNN, layer_norm
+from .model import FFCNN, layer_norm, read_map
 
 
 @torch.no_grad()
@@ -29,15 +29,16 @@ def class_activation_maps(model: FFCNN, encoder: LabelEncoder, x: torch.Tensor,
     if model.max_pool and model.padding == "valid":
         raise NotImplementedError("CAMs of networks with both max pooling and valid padding are not supported")
     zs = model.activations(encoder.for_classifier(x))
-    acts = [layer_norm(z) for z in zs[1:]]
-    sizes = [math.prod(s) for s in model.shapes[1:]]
+    # each layer as the classifier reads it: its own output, or its pooled map (``classifier_maps``)
+    acts = [read_map(layer_norm(z), i, len(zs), model.max_pool, model.classifier_maps) for i, z in enumerate(zs) if i > 0]
+    sizes = [math.prod(s) for s in model.classifier_shapes]
     weights = model.classifier.weight.split(sizes, dim=1)
     if target is None:
         target = model.classifier(torch.cat([a.flatten(1) for a in acts], 1)).argmax(1)
     maps: dict[str, torch.Tensor] = {}
     size = x.shape[-2:]
     combined = torch.zeros(x.shape[0], *size, device=x.device)
-    for layer, (a, w, shape) in enumerate(zip(acts, weights, model.shapes[1:]), start=2):
+    for layer, (a, w, shape) in enumerate(zip(acts, weights, model.classifier_shapes), start=2):
         cam = (w.view(-1, *shape)[target] * a).sum(1)  # (N, h, w)
         maps[f"layer{layer}"] = cam
         if model.padding == "valid":

@@ -16,7 +16,7 @@ import numpy as np
 
 from .data import N_TRAIN, check_dataset
 from .labels import CLASSIFIER_INPUTS, DEFAULT_CYCLES, LABEL_SETS, LabelEncoder, wave_vectors
-from .model import BPCNN, FFCNN, INITS, PADDINGS, layer_shapes
+from .model import BPCNN, FFCNN, INITS, MAP_READINGS, PADDINGS, layer_shapes
 
 MODELS = ("ff", "bp")
 # Training precision: "auto" takes the fast path's choice on the machine at hand (bf16 autocast on
@@ -28,7 +28,8 @@ ALGORITHM_VERSION = 1
 # Fields added after results were stored: hashed into the run id only when they differ from these
 # values, so existing results keep their ids. (Changing such a default needs an ALGORITHM_VERSION bump.)
 ADDED_FIELDS = {"label_cycles": [2, 4, 6], "padding": "same", "input_norm": False, "init": "torch",
-                "precision": "auto", "classifier_input": "neutral", "dataset": "mnist"}
+                "precision": "auto", "classifier_input": "neutral",
+                "goodness_maps": "conv", "classifier_maps": "conv", "dataset": "mnist"}
 # How a data set other than MNIST shows in a run id, so that a reader tells its runs apart by name.
 DATASET_TOKENS = {"fashion-mnist": "fmnist"}
 # Fields a run never reads, by what makes them unread: hashed at their defaults, so that they cannot
@@ -64,6 +65,8 @@ class Config:
     kernel: int = 7                     # filter size (odd)
     padding: str = "same"               # "same" (28x28 in every layer) or "valid" (paper: not given)
     max_pool: bool = False              # 2x2 max pooling between conv layers (App. C)
+    goodness_maps: str = "conv"         # with pooling, goodness and θ read: each conv's output, or "pooled" (issue #26)
+    classifier_maps: str = "conv"       # with pooling, the classifier reads: each conv's output, or "pooled" (issue #26)
     input_norm: bool = False            # FF: divide each input by its RMS first, as Loewe's code (paper: not given)
     init: str = "fanin"                 # FF conv init: N(0, 1/(C_in k^2)), zero bias (decided 2026-12-02, chapter 14); "loewe" N(0, 1/C_out), "torch"
     label_set: str = "set1"             # "set1", "set2" (App. A) or "onehot" (Hinton)
@@ -134,6 +137,13 @@ class Config:
                              "input_norm=False)")
         if self.classifier_input not in CLASSIFIER_INPUTS:
             raise ValueError(f"unknown classifier input {self.classifier_input!r}; allowed: {', '.join(CLASSIFIER_INPUTS)}")
+        for name in ("goodness_maps", "classifier_maps"):  # where a pooled FF network is read (issue #26)
+            reading = getattr(self, name)
+            if reading not in MAP_READINGS:
+                raise ValueError(f"unknown {name} {reading!r}; allowed: {', '.join(MAP_READINGS)}")
+            if reading != "conv" and (self.model != "ff" or not self.max_pool):
+                raise ValueError(f"{name}={reading!r} reads the pooled maps of an FF network with max pooling; got "
+                                 f"model={self.model!r}, max_pool={self.max_pool} (allowed there: {name}='conv')")
         check_dataset(self.dataset)
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; allowed: {', '.join(PRECISIONS)}")
@@ -170,7 +180,8 @@ class Config:
     def network(self) -> FFCNN | BPCNN:
         """A new network of this config, initialized from the global RNG (seed it first)."""
         if self.model == "ff":
-            return FFCNN(self.filters, self.kernel, self.max_pool, self.padding, self.input_norm, self.init)
+            return FFCNN(self.filters, self.kernel, self.max_pool, self.padding, self.input_norm, self.init,
+                         goodness_maps=self.goodness_maps, classifier_maps=self.classifier_maps)
         return BPCNN(self.filters, self.kernel, self.max_pool, self.padding)
 
     def label_encoder(self, device="cpu") -> LabelEncoder:
@@ -220,7 +231,8 @@ class Config:
         label = f"-{self.label_set}-K{self.K:g}" if self.model == "ff" else ""
         pool = ("-pool" if self.max_pool else "") + ("-valid" if self.padding == "valid" else "") \
             + ("-inorm" if self.input_norm else "") + (f"-{self.init}" if self.init in ("loewe", "fanin") else "") \
-            + (f"-{self.precision}" if self.precision != "auto" else "")
+            + (f"-{self.precision}" if self.precision != "auto" else "") \
+            + ("-gpool" if self.goodness_maps == "pooled" else "") + ("-cpool" if self.classifier_maps == "pooled" else "")
         data = f"-{DATASET_TOKENS[self.dataset]}" if self.dataset in DATASET_TOKENS else ""
         return (f"{self.model}{data}-{width}-k{self.kernel}{pool}{label}-b{self.batch_size}-e{self.epochs}-s{self.seed}"
                 f"-{digest}")

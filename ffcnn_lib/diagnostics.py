@@ -17,7 +17,7 @@ import torch
 from .data import load_split
 from .experiments import Result
 from .labels import N_CLASSES
-from .model import goodness, layer_norm
+from .model import layer_norm
 
 SUMMED = "layers 2..N summed (goodness inference)"  # the row of goodness inference's own score
 
@@ -32,7 +32,7 @@ def layer_goodness(model, encoder, x: torch.Tensor, chunk: int = 200) -> torch.T
         for m in range(N_CLASSES):
             labels = torch.full((len(xs),), m, dtype=torch.long)
             zs = model.activations(encoder.overlay(xs, labels))
-            per_label.append(torch.stack([goodness(z) for z in zs], dim=1))  # (n, L)
+            per_label.append(torch.stack([model.layer_goodness(i, z) for i, z in enumerate(zs)], dim=1))  # (n, L)
         out.append(torch.stack(per_label, dim=1))
     return torch.cat(out)
 
@@ -201,7 +201,7 @@ def layer1_state(model, encoder, x: torch.Tensor, y: torch.Tensor, initial) -> d
     return {"weight std": float(conv.weight.std()), "initial weight std": float(start.weight.std()),
             "bias mean": float(conv.bias.mean()), "bias std": float(conv.bias.std()),
             "initial bias mean": float(start.bias.mean()),
-            "goodness / θ, median": float((goodness(z) / model.thresholds[0]).median()),
+            "goodness / θ, median": float((model.layer_goodness(0, z) / model.thresholds[0]).median()),
             COMMON: float(100 * u.mean(0).pow(2).mean() / u.pow(2).mean())}
 
 
@@ -283,4 +283,4 @@ def goodness_at_init(config, n: int = 200) -> list[float]:
     model, encoder = initial_network(config), config.label_encoder("cpu")
     x, y = load_split("train", n, "cpu")
     zs = model.activations(encoder.overlay(x, y))
-    return [float(goodness(z).mean() / t) for z, t in zip(zs, model.thresholds)]
+    return [float(model.layer_goodness(i, z).mean() / t) for i, (z, t) in enumerate(zip(zs, model.thresholds))]

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .labels import N_CLASSES, LabelEncoder
-from .model import BPCNN, FFCNN, goodness
+from .model import BPCNN, FFCNN
 
 Precision = Callable[[], ContextManager]
 
@@ -44,7 +44,8 @@ def linear_logits(model: FFCNN, encoder: LabelEncoder, x: torch.Tensor, batch_si
 @torch.no_grad()
 def goodness_scores(model: FFCNN, encoder: LabelEncoder, x: torch.Tensor, batch_size: int | None = None,
                     precision: Precision = contextlib.nullcontext) -> torch.Tensor:
-    """Goodness f_m = sum of z² over layers 2..N with label m superimposed, shape (N, 10) (Sec. 2.3).
+    """Goodness f_m = sum of z² over layers 2..N with label m superimposed, shape (N, 10) (Sec. 2.3),
+    each layer's on the map its training read (:meth:`~ffcnn_lib.model.FFCNN.layer_goodness`).
 
     All ten labels of a batch run in one batched pass. Layer 1 is affine in its input and the
     overlay is ``keep*x + pattern[m]``, so ``conv1(overlay) = conv1(keep*x) + conv1_nobias(pattern[m])``:
@@ -68,7 +69,7 @@ def goodness_scores(model: FFCNN, encoder: LabelEncoder, x: torch.Tensor, batch_
                 pre = pre / (ms.sqrt() + 1e-8).to(pre.dtype)[:, :, None, None, None]
             first = (pre + conv1.bias.to(pre.dtype).view(-1, 1, 1)).flatten(0, 1)       # (n*10, C, H, W)
             zs = model.activations(x=None, first=first)  # type: ignore[arg-type]
-            g = sum(goodness(z) for z in zs[1:])
+            g = sum(model.layer_goodness(i, z) for i, z in enumerate(zs) if i > 0)
         out.append(g.view(-1, N_CLASSES))
     return torch.cat(out)
 
@@ -84,7 +85,8 @@ def goodness_scores_separate(model: FFCNN, encoder: LabelEncoder, x: torch.Tenso
     for s in _batches(x, batch_size):
         labels = [torch.full((s.stop - s.start,), m, device=x.device) for m in range(N_CLASSES)]
         with precision():
-            out.append(torch.stack([sum(goodness(z) for z in model.activations(encoder.overlay(x[s], lab))[1:])
+            out.append(torch.stack([sum(model.layer_goodness(i, z) for i, z in
+                                        enumerate(model.activations(encoder.overlay(x[s], lab))) if i > 0)
                                     for lab in labels], dim=1))
     return torch.cat(out)
 

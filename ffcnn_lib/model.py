@@ -5,6 +5,9 @@ Data flow through :class:`FFCNN` (one layer = conv -> ReLU):
     x -> conv1 -> z1 -> norm -> [pool] -> detach -> conv2 -> z2 -> norm -> ... -> zN
 
 * goodness of layer l: ``sum(z_l ** 2)`` over its N_l = C*H*W neurons; threshold θ_l = N_l;
+* with max pooling, where goodness and the classifier read a layer the paper does not say: on its
+  convolution's own output (our default), or on the pooled map the next layer receives (issue #26,
+  ``goodness_maps`` / ``classifier_maps``; see :func:`read_map`);
 * layer loss: binary cross-entropy of the logit ``goodness - θ`` (positive: 1, negative: 0);
 * no gradient crosses layers (the input of every layer is detached), so each layer learns from its
   own loss only. The network loss sums the layer losses *without the first layer* (Sec. 2.2, App. B),
@@ -115,16 +118,66 @@ def forward_layers(convs: nn.ModuleList, x: torch.Tensor | None, max_pool: bool,
     return zs
 
 
-def classifier_input(zs: list[torch.Tensor]) -> torch.Tensor:
+# Where a pooled network is read (App. C does not say; issue #26): "conv", each convolution's own
+# output (our default, and all we did before), or "pooled", the 2x2-pooled map the next layer
+# receives. The last layer has no pooling after it, so it is read as its convolution's output
+# either way; in a network without pooling both readings are the same.
+MAP_READINGS = ("conv", "pooled")
+
+
+def pool2(z: torch.Tensor) -> torch.Tensor:
+    """2x2 max pooling of (..., C, H, W) activations (one network or R stacked ones), as between layers."""
+    return F.max_pool2d(z.flatten(0, -4), 2).unflatten(0, z.shape[:-3])
+
+
+def read_map(z: torch.Tensor, layer: int, n_layers: int, max_pool: bool, reading: str = "conv") -> torch.Tensor:
+    """Layer ``layer``'s (0-based) activations as goodness or the classifier read them: ``z`` itself,
+    or, for ``reading="pooled"`` in a pooled network, its 2x2 max pooling wherever a pooling layer
+    follows it (every layer but the last). Max pooling commutes with the layer norm's positive
+    per-sample scale, so pooling ``z`` before or after normalizing it picks the same neurons."""
+    if reading not in MAP_READINGS:
+        raise ValueError(f"unknown map reading {reading!r}; allowed: {', '.join(MAP_READINGS)}")
+    return pool2(z) if reading == "pooled" and max_pool and layer < n_layers - 1 else z
+
+
+def read_shapes(shapes: list[tuple[int, int, int]], max_pool: bool, reading: str = "conv") -> list[tuple[int, int, int]]:
+    """(C, H, W) of each layer's map as :func:`read_map` reads it (the pooled map halves H, W, floored)."""
+    return [(c, h // 2, w // 2) if reading == "pooled" and max_pool and i < len(shapes) - 1 else (c, h, w)
+            for i, (c, h, w) in enumerate(shapes)]
+
+
+def classifier_input(zs: list[torch.Tensor], max_pool: bool = False, reading: str = "conv") -> torch.Tensor:
     """Normalized activations of layers 2..N, flattened and concatenated (Sec. 2.3), detached:
-    (N, F) for one network, (N, R, F) for R stacked ones."""
-    return torch.cat([layer_norm(z.detach()).flatten(-3) for z in zs[1:]], dim=-1)
+    (N, F) for one network, (N, R, F) for R stacked ones. ``reading="pooled"`` (a pooled network):
+    each layer that a pooling layer follows is read as the normalized, pooled map the next layer
+    receives (:func:`read_map`)."""
+    return torch.cat([read_map(layer_norm(z.detach()), i, len(zs), max_pool, reading).flatten(-3)
+                      for i, z in enumerate(zs) if i > 0], dim=-1)
+
+
+class _Readings:
+    """Goodness and classifier readings shared by :class:`FFCNN` and :class:`StackedFFCNN`."""
+
+    max_pool: bool
+    goodness_maps: str
+    classifier_maps: str
+    convs: nn.ModuleList
+
+    def layer_goodness(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """Goodness of layer ``layer`` (0-based) from its activations ``z``, on the map
+        ``goodness_maps`` names; its threshold is ``thresholds[layer]``."""
+        return goodness(read_map(z, layer, len(self.convs), self.max_pool, self.goodness_maps))
+
+    def features(self, zs: list[torch.Tensor]) -> torch.Tensor:
+        """The linear classifier's input from every layer's activations (:func:`classifier_input`),
+        on the maps ``classifier_maps`` names."""
+        return classifier_input(zs, self.max_pool, self.classifier_maps)
 
 
 INITS = ("torch", "loewe", "fanin")
 
 
-class FFCNN(nn.Module):
+class FFCNN(_Readings, nn.Module):
     """Convolutional layers trained with Forward-Forward, plus the linear classifier (Sec. 2.2, 2.3).
 
     Two settings the paper does not state, taken from the FF code it started from (Loewe, 2023) as
@@ -133,13 +186,20 @@ class FFCNN(nn.Module):
     with zero biases. ``init="fanin"`` (the project's default since 2026-12-02, chapter 14) scales
     the same normal by the conv's fan-in, N(0, 1/(C_in k^2)); ``"torch"`` is PyTorch's default.
     Layer 1 is never trained, so its init decides the fixed filter bank every later layer sees.
+    ``goodness_maps`` and ``classifier_maps`` ("conv" or "pooled", :data:`MAP_READINGS`) say where a
+    pooled network's goodness (with its threshold) and its linear classifier read each layer.
     """
 
     def __init__(self, filters: tuple[int, ...] = (128, 128, 128), kernel: int = 7, max_pool: bool = False,
-                 padding: str = "same", input_norm: bool = False, init: str = "torch"):
+                 padding: str = "same", input_norm: bool = False, init: str = "torch",
+                 goodness_maps: str = "conv", classifier_maps: str = "conv"):
         super().__init__()
         if init not in INITS:
             raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INITS)}")
+        for name, reading in (("goodness_maps", goodness_maps), ("classifier_maps", classifier_maps)):
+            if reading not in MAP_READINGS:
+                raise ValueError(f"unknown {name} {reading!r}; allowed: {', '.join(MAP_READINGS)}")
+        self.goodness_maps, self.classifier_maps = goodness_maps, classifier_maps
         self.filters, self.kernel, self.max_pool, self.padding = tuple(filters), kernel, max_pool, padding
         self.input_norm, self.init = input_norm, init
         self.convs = _conv_stack(self.filters, kernel, padding)
@@ -151,9 +211,11 @@ class FFCNN(nn.Module):
                 nn.init.normal_(conv.weight, 0.0, 1 / math.sqrt(fan))
                 nn.init.zeros_(conv.bias)
         self.shapes = layer_shapes(self.filters, max_pool, kernel=kernel, padding=padding)
-        self.thresholds = [float(math.prod(s)) for s in self.shapes]  # θ = number of neurons
+        # θ = number of neurons of the map goodness reads
+        self.thresholds = [float(math.prod(s)) for s in read_shapes(self.shapes, max_pool, goodness_maps)]
+        self.classifier_shapes = read_shapes(self.shapes, max_pool, classifier_maps)[1:]  # layers 2..N as read
         # Zero init as Loewe (2023): the classifier starts with no preference.
-        self.classifier = nn.Linear(sum(math.prod(s) for s in self.shapes[1:]), N_CLASSES, bias=False)
+        self.classifier = nn.Linear(sum(math.prod(s) for s in self.classifier_shapes), N_CLASSES, bias=False)
         nn.init.zeros_(self.classifier.weight)
 
     def activations(self, x: torch.Tensor | None, first: torch.Tensor | None = None) -> list[torch.Tensor]:
@@ -162,10 +224,6 @@ class FFCNN(nn.Module):
         if self.input_norm and x is not None:
             x = layer_norm(x)
         return forward_layers(self.convs, x, self.max_pool, first=first)
-
-    def features(self, zs: list[torch.Tensor]) -> torch.Tensor:
-        """Classifier input (N, F), see :func:`classifier_input`."""
-        return classifier_input(zs)
 
 
 class BPCNN(nn.Module):
@@ -188,7 +246,7 @@ class BPCNN(nn.Module):
         return self.head(h.flatten(1))
 
 
-class StackedFFCNN(nn.Module):
+class StackedFFCNN(_Readings, nn.Module):
     """R independent FF-CNNs of one shape trained in one pass (batched multi-run training).
 
     Layer l of all networks is one grouped convolution (``groups=R``): network r sees only its own
@@ -200,10 +258,13 @@ class StackedFFCNN(nn.Module):
     def __init__(self, models: list[FFCNN], encoders: list[LabelEncoder]):
         super().__init__()
         m0 = models[0]
-        shape = (m0.filters, m0.kernel, m0.max_pool, m0.padding, m0.input_norm)
-        if any((m.filters, m.kernel, m.max_pool, m.padding, m.input_norm) != shape for m in models):
-            raise ValueError("stacked networks must share filters, kernel size, pooling, padding and input norm")
-        self.R, self.filters, self.kernel, self.max_pool, self.padding, self.input_norm = len(models), *shape
+        shape = (m0.filters, m0.kernel, m0.max_pool, m0.padding, m0.input_norm, m0.goodness_maps, m0.classifier_maps)
+        if any((m.filters, m.kernel, m.max_pool, m.padding, m.input_norm, m.goodness_maps, m.classifier_maps) != shape
+               for m in models):
+            raise ValueError("stacked networks must share filters, kernel size, pooling, padding and input norm, "
+                             "and the maps goodness and the classifier read")
+        (self.R, self.filters, self.kernel, self.max_pool, self.padding, self.input_norm, self.goodness_maps,
+         self.classifier_maps) = len(models), *shape
         self.shapes, self.thresholds = m0.shapes, m0.thresholds
         self.convs = nn.ModuleList()
         for i, conv in enumerate(m0.convs):
@@ -238,7 +299,7 @@ class StackedFFCNN(nn.Module):
 
     def logits(self, zs: list[torch.Tensor]) -> torch.Tensor:
         """Classifier outputs (N, R, 10) from layers 2..N, each network with its own classifier."""
-        feats = classifier_input(zs)
+        feats = self.features(zs)
         return torch.einsum("nrf,rkf->nrk", feats, self.classifier.to(feats.dtype))
 
     def unstack(self, into: list[FFCNN] | None = None) -> list[FFCNN]:
@@ -246,7 +307,8 @@ class StackedFFCNN(nn.Module):
 
         ``into``: modules of an earlier call to overwrite, so evaluating every epoch builds nothing.
         """
-        out = into or [FFCNN(self.filters, self.kernel, self.max_pool, self.padding, self.input_norm)
+        out = into or [FFCNN(self.filters, self.kernel, self.max_pool, self.padding, self.input_norm,
+                             goodness_maps=self.goodness_maps, classifier_maps=self.classifier_maps)
                        .to(self.classifier.device) for _ in range(self.R)]
         for r, m in enumerate(out):
             for conv, g in zip(m.convs, self.convs):

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .data import load_split
 from .experiments import CODE_HASH, Result, _git_commit, results_dir, write_atomic
 from .labels import classifier_view
-from .model import FFCNN, classifier_input
+from .model import FFCNN
 from .train import lr_at
 
 INPUTS = {
@@ -41,7 +41,7 @@ def classifier_inputs(name: str, x: torch.Tensor, keep: torch.Tensor, patterns: 
 @torch.no_grad()
 def features(model: FFCNN, x: torch.Tensor, chunk: int = 500) -> torch.Tensor:
     """Normalized activations of layers 2..N (the classifier's features, Sec. 2.3), (N, F) fp32."""
-    return torch.cat([classifier_input(model.activations(x[i:i + chunk])) for i in range(0, len(x), chunk)])
+    return torch.cat([model.features(model.activations(x[i:i + chunk])) for i in range(0, len(x), chunk)])
 
 
 def train_classifiers(ftr: torch.Tensor, ytr: torch.Tensor, fval: torch.Tensor, yval: torch.Tensor,

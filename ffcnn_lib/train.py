@@ -32,7 +32,7 @@ from . import inference
 from .config import Config
 from .data import load_split
 from .labels import LabelEncoder, negative_labels
-from .model import BPCNN, FFCNN, StackedFFCNN, ff_layer_loss, goodness
+from .model import BPCNN, FFCNN, StackedFFCNN, ff_layer_loss
 
 
 def lr_at(epoch: int, lr: float, epochs: int) -> float:
@@ -319,7 +319,7 @@ def _ff_step_fn(model: StackedFFCNN, include_first: bool, layerwise: bool = Fals
         losses, accs = [], []
 
         def layer_loss(i: int, z: torch.Tensor) -> None:
-            loss, acc = ff_layer_loss(goodness(z), model.thresholds[i], positive)
+            loss, acc = ff_layer_loss(model.layer_goodness(i, z), model.thresholds[i], positive)
             if layerwise:
                 if i >= start:
                     loss.sum().backward()  # frees this layer's saved activations before the next layer runs
