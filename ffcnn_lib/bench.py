@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import time
 from pathlib import Path
@@ -102,7 +103,8 @@ def bp_speed(networks: list[tuple[tuple[int, ...], int]], device: torch.device, 
     #25), per network: on CUDA compiled bf16; on a CPU with native bf16 the path training takes,
     bf16 autocast + channels_last without compiling, and the same compiled (``compile_modes``), to show
     whether compiling pays (:func:`ffcnn_lib.train.default_compile`); without native bf16 BP trains in eager fp32 and
-    only that row is timed. ``speedup``: eager fp32's ms/step over the row's."""
+    only that row is timed. ``speedup``: eager fp32's ms/step over the row's. ``load_1min``: the
+    machine's load average when the network's timing began (a shared CPU slows every row of it)."""
     cuda = device.type == "cuda"
     native = cuda or cpu_bf16_native()
     out = []
@@ -114,14 +116,14 @@ def bp_speed(networks: list[tuple[tuple[int, ...], int]], device: torch.device, 
         elif native:
             variants += [("bf16 + channels_last, eager (fast path)", True, "")]
             variants += [(f"bf16 + channels_last + compile {m}", True, m) for m in compile_modes]
-        rows = []
+        rows, load = [], os.getloadavg()[0]
         for label, fast, mode in variants:
             s = time_steps([config], device, fast, steps, warmup=5 if mode else 2, compile_mode=mode, bf16=fast)
             rows.append({"variant": label, "ms_per_step": s * 1e3})
         for r in rows:
             r["speedup"] = rows[0]["ms_per_step"] / r["ms_per_step"]
         out.append({"network": "x".join(map(str, filters)) + f" k{kernel} b{batch_size}", "config": config.to_dict(),
-                    "gflop_per_step": step_flops(config) / 1e9, "threads": torch.get_num_threads(),
+                    "gflop_per_step": step_flops(config) / 1e9, "threads": torch.get_num_threads(), "load_1min": load,
                     "rows": rows, "note": "" if native else "no native bf16: BP trains in eager fp32 here"})
     return out
 
@@ -528,7 +530,8 @@ def tables(recs: list[dict]) -> dict[str, "pd.DataFrame"]:
                           "200 epochs [min]": v["run_200_epochs_min"], "TFLOP/s": v["tflops"],
                           "of peak": v["fraction_of_peak"]})
         for b in r.get("bp") or []:  # timed with its own thread count (the record's device names the FF part's)
-            bp += [{**where, "threads": b["threads"], "network": b["network"], "variant": v["variant"],
+            bp += [{**where, "threads": b["threads"], "load (1 min) when timed": b.get("load_1min", math.nan),
+                    "network": b["network"], "variant": v["variant"],
                     "ms/step": v["ms_per_step"], "speed-up over eager fp32": v["speedup"]} for v in b["rows"]]
         for m in r.get("multirun") or []:
             multi.append({**where, "network": m["config"], "compile mode": m.get("compile_mode"),

@@ -117,8 +117,8 @@ def default_fast(device: torch.device, config: Config, native_bf16: bool | None 
 def default_compile(device: torch.device, config: Config) -> bool:
     """Whether the fast path compiles the step (``torch.compile``): on CUDA, and for FF on a CPU. BP's
     CPU step is convolutions almost alone, and compiling its bf16 step lost time on every network
-    measured (avx512-bf16, one thread, 2026-12-04: 16x5x5 18.9 ms eager against 21.8 compiled,
-    32x7x7 111 against 119, 64x7x7 577 against 858; issue #25)."""
+    measured (avx512-bf16, one thread beside a campaign, 2026-12-04, eager and compiled blocks
+    interleaved: compiled took 1.13x eager's time for 16x5x5, 1.03x for 32x7x7, 1.15x for 64x7x7; issue #25)."""
     return device.type == "cuda" or config.model == "ff"
 
 

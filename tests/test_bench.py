@@ -90,6 +90,7 @@ def test_bench_runs_on_cpu_and_writes_a_record(tmp_path, capsys):
     assert bp["rows"][0]["speedup"] == 1.0 and all(r["ms_per_step"] > 0 for r in bp["rows"])
     shown = bench.tables([record])["bp_speed"]
     assert list(shown["variant"]) == [r["variant"] for r in bp["rows"]] and set(shown["threads"]) == {bp["threads"]}
+    assert bp["load_1min"] >= 0 and set(shown["load (1 min) when timed"]) == {bp["load_1min"]}  # how shared the CPU was
     assert record["cpu"]["kind"] == machine.kind() and record["cpu"]["cores"] >= 1  # issue #17: the CPU's kind
     assert record["rows"][0]["ms_per_step"] > 0 and record["multirun"][0]["runs"] == 2
     # eager fp32 against bf16 (emulated where the CPU lacks it), with the step's profile saying why

@@ -307,6 +307,7 @@ def test_no_step_is_measured_while_a_campaign_run_trains_here(results_root, monk
     campaign.plan(measure=True, max_measure=1)
     assert len(calls) == 1
 
+
 # --- estimates from measurements of the same code path (issue #25) ---------------------------------
 
 def test_a_step_is_keyed_by_the_code_path_it_takes_on_each_kind():
@@ -356,3 +357,15 @@ def test_the_bp_twin_is_the_seed0_bp_run_in_bf16_and_only_bf16_kinds_plan_it(res
     assert campaign.plan().set_index("cell").loc[twin.name, "plan"] == "needs a CPU with native bf16"
     _on(monkeypatch, "avx512-bf16")
     assert campaign.plan().set_index("cell").loc[twin.name, "plan"] == "planned"
+
+
+def test_cli_check_estimates_times_fresh_steps_and_fails_when_an_estimate_is_off(results_root, monkeypatch, capsys):
+    _on(monkeypatch, "avx512-bf16")
+    _stub_steps(results_root, "avx512-bf16", {"BP 16x5x5, bf16 twin (issue 25)": 20.0})
+    twin = [c.name for c in campaign.CELLS].index("BP 16x5x5, bf16 twin (issue 25)")
+    monkeypatch.setattr(campaign, "time_step_ms", lambda config, threads, steps: 22.0)
+    assert main(["campaign", "--check-estimates", "--cells", str(twin)]) == 0
+    assert "BP 16x5x5, bf16 twin (issue 25)" in capsys.readouterr().out
+    monkeypatch.setattr(campaign, "time_step_ms", lambda config, threads, steps: 40.0)  # estimate 50 % off
+    assert main(["campaign", "--check-estimates", "--cells", str(twin)]) == 1
+    assert main(["campaign", "--check-estimates", "--cells", "999"]) == 2
