@@ -41,6 +41,10 @@ browser-check: $(STAMP)  ## every page of the built book in headless Chromium at
 bench: $(STAMP)  ## training-speed benchmark (full config on CUDA, small on CPU)
 	$(PY) -m ffcnn_lib.bench
 
+.PHONY: mutants
+mutants: $(STAMP)  ## mutation check: single-line bugs, each must fail its unit tests (minutes; not in CI; tests/mutants.py)
+	$(PY) tests/mutants.py
+
 clean:  ## remove the venv, caches and unfinished checkpoints (committed results stay)
 	rm -rf $(VENV) .pytest_cache results/checkpoints book/_build
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
