@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 DEPS_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 STAMP  := $(VENV)/.deps-$(DEPS_HASH)
 
-.PHONY: help test reproduce book bench browser-check clean venv campaign
+.PHONY: help test reproduce book bench browser-check clean venv campaign lab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -33,10 +33,14 @@ reproduce: $(STAMP)  ## results + figures + HTML book (PROFILE=auto|smoke|cpu|sh
 book: $(STAMP)  ## execute the notebooks and render the book from the cached results only
 	$(PY) -m ffcnn_lib.book --profile $(PROFILE) --skip-train
 
-browser-check: $(STAMP)  ## every page of the built book in headless Chromium at 1280 and 390 px (apt: chromium chromium-driver)
+browser-check: $(STAMP)  ## every page of the built book in headless Chromium at 1280 and 390 px, and a chapter run in JupyterLab (apt: chromium chromium-driver)
 	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || \
 	  { echo "browser-check needs Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver" >&2; exit 2; }
-	$(PY) tests/browser_check.py
+	@status=0; $(PY) tests/browser_check.py || status=$$?; $(PY) tests/lab_check.py || status=$$?; exit $$status
+
+LAB_PORT ?= 8888
+lab: $(STAMP)  ## JupyterLab on 127.0.0.1 with book/ open and the .venv kernel; prints its URL with the token (FFCNN_RESULTS=DIR: runs go there)
+	$(PY) -m ffcnn_lib.lab --port $(LAB_PORT)
 
 bench: $(STAMP)  ## training-speed benchmark (full config on CUDA, small on CPU)
 	$(PY) -m ffcnn_lib.bench
