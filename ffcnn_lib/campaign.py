@@ -386,17 +386,18 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
         print(f"campaign: not measuring step times while {len(busy)} campaign run(s) train here "
               f"({', '.join(busy)}): they would be slowed; estimates are scaled instead", flush=True)
         measure = False
-    rows, measured = [], 0
+    cells = CELLS if cells is None else cells
+    if measure:
+        _measure_first(cells, threads, max_measure, root, profile)
+        steps = measured_steps(root=root)
+    rows = []
     cost = {model: relative_cost(model, threads, root) for model in ("ff", "bp")}
-    for i, cell in enumerate(CELLS if cells is None else cells):
+    for i, cell in enumerate(cells):
         config = cell.config(profile)
         done, status = _epochs_done(config, root)
         row = {"#": i, "cell": cell.name, "priority": cell.priority, "status": status, "epochs_done": done,
                "epochs": config.epochs, "reason": cell.reason}
         why = "finished" if status == "finished" else cell.blocked()
-        if not why and measure and measured < max_measure and step_key(config, threads) not in steps:
-            measure_step(config, threads, root)
-            steps, measured = measured_steps(root=root), measured + 1
         epoch_s, source = epoch_seconds(config, threads, steps) if status != "finished" else (math.nan, "")
         if math.isnan(epoch_s) and status == "partial":  # nothing measured here: its own epochs, wherever they ran
             epoch_s, source = _progress(config, root)[0]["epoch_s"].median(), "its own epochs so far"
@@ -413,6 +414,21 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
     planned = df[df["plan"] == "planned"].sort_values(["priority", "relative_cost", "#"], kind="stable")
     order = {i: n for n, i in enumerate(planned["#"])}
     return df.assign(order=df["#"].map(order)).drop(columns="#")
+
+
+def _measure_first(cells: list[Cell], threads: int, max_measure: int, root: Path | None, profile: str) -> None:
+    """Time the steps not measured on this kind yet of up to ``max_measure`` unfinished cells that may
+    train here, in the order the plan takes them (priority, then list order): the cells trained
+    first are planned on their own measurement, the rest on one scaled by FLOPs (issue #25)."""
+    steps, measured = measured_steps(root=root), 0
+    for cell in sorted(cells, key=lambda c: c.priority):  # stable: list order within a priority
+        if measured >= max_measure:
+            return
+        config = cell.config(profile)
+        if cell.blocked() or step_key(config, threads) in steps or load(config, root) is not None:
+            continue
+        measure_step(config, threads, root)
+        steps, measured = measured_steps(root=root), measured + 1
 
 
 def planned(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, root: Path | None = None,

@@ -369,3 +369,16 @@ def test_cli_check_estimates_times_fresh_steps_and_fails_when_an_estimate_is_off
     monkeypatch.setattr(campaign, "time_step_ms", lambda config, threads, steps: 40.0)  # estimate 50 % off
     assert main(["campaign", "--check-estimates", "--cells", str(twin)]) == 1
     assert main(["campaign", "--check-estimates", "--cells", "999"]) == 2
+
+
+def test_the_plan_measures_first_the_cells_it_takes_first(results_root, monkeypatch):
+    _on(monkeypatch, "avx512-bf16")
+    timed = []
+    monkeypatch.setattr(campaign, "measure_step", lambda config, threads, root=None: timed.append(config) or 10.0)
+    late = campaign.Cell("FF 16x3x3, listed first", "fig4b", {"filters": (16, 16, 16), "kernel": 3}, priority=4,
+                         reason="x")
+    early = campaign.Cell("BP 16x5x5, listed second", "bp", priority=1, reason="x")
+    campaign.plan(cells=[late, early], measure=True, max_measure=1)
+    assert timed == [early.config()]  # priority 1 before 4, whatever the list order
+    campaign.plan(cells=[late, early], measure=True, max_measure=2)
+    assert timed[1:] == [early.config(), late.config()]  # the stub stored nothing: both unmeasured still
