@@ -382,3 +382,13 @@ def test_the_plan_measures_first_the_cells_it_takes_first(results_root, monkeypa
     assert timed == [early.config()]  # priority 1 before 4, whatever the list order
     campaign.plan(cells=[late, early], measure=True, max_measure=2)
     assert timed[1:] == [early.config(), late.config()]  # the stub stored nothing: both unmeasured still
+
+
+def test_a_step_is_scaled_from_a_network_pooled_alike_where_one_was_measured(results_root, monkeypatch):
+    _on(monkeypatch, "avx512-bf16")
+    _stub_steps(results_root, "avx512-bf16", {"FF 16x5x5 (Table 3, CAMs)": 40.0, "FF 64x3x3, max pooling (Table 3)": 39.5})
+    steps = campaign.measured_steps(root=results_root)
+    pooled = next(c for c in campaign.CELLS if c.name == "FF 16-32-64 7x7, max pooling (Table 3)").config()
+    plain = next(c for c in campaign.CELLS if c.name == "FF 16x3x3 (Fig. 4B)").config()
+    assert campaign.step_estimate(pooled, 1, steps)[1] == "scaled from ff-64-64-64-k3-b50-pool"
+    assert campaign.step_estimate(plain, 1, steps)[1] == "scaled from ff-16-16-16-k5-b50"
