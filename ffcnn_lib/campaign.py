@@ -293,8 +293,10 @@ def step_estimate(config: Config, threads: int, steps: dict[str, dict], kind: st
     same = [(k, v) for k, v in steps.items() if k.split(" ", 1)[1] == mode and k.startswith(config.model + "-")]
     if not same:
         return math.nan, "not measured"
-    # Pooling makes a step cost more than its FLOPs say (measured: FF 16-32-64 7x7 pooled, scaled from
-    # an unpooled 16x5x5, came out 1.57x its fresh timing): scale from a network pooled alike if any.
+    # Pooling changes what a FLOP costs (pooled layers work on a quarter of the pixels): scale from a
+    # network pooled alike where one was measured. FLOP scaling stays rough (2026-12-04, avx512-bf16:
+    # FF 16-32-64 7x7 pooled, scaled from 64x3x3 pooled, came out 1.5x its fresh timing), which is why
+    # a training call measures the cells it takes first (:func:`_measure_first`).
     alike = [(k, v) for k, v in same if ("-pool" in k.split(" ", 1)[0]) == config.max_pool]
     flops = step_flops(config)
     k, v = min(alike or same, key=lambda kv: abs(math.log(kv[1]["gflop_per_step"] * 1e9 / flops)))
