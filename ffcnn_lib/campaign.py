@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import machine
+from . import machine, value
 from .bench import EVAL_OVERHEAD  # an epoch's validation on top of its steps
 from .config import Config
 from .experiments import UNRECORDED, claim, load, load_partial, results_dir, run_or_load, write_atomic
@@ -190,6 +190,12 @@ CELLS: list[Cell] = [
          change={"classifier_maps": "pooled"}, priority=1, reason=_WHY_26_MAPS),
     Cell("FF 16x5x5, max pooling, goodness and classifier on the pooled maps (issue 26)", "table3", _16x5_pool,
          change={"goodness_maps": "pooled", "classifier_maps": "pooled"}, priority=1, reason=_WHY_26_MAPS),
+    # Issue #31 (appended: a running campaign names cells by their position here): the cells its
+    # list d and e name that were missing: Fig. 3A's BP point at 32 filters, Table 2's 64x3x3 set 2.
+    Cell("BP 32x7x7 (Fig. 3A)", "fig3a", {"model": "bp", "filters": _w(32)}, priority=3,
+         reason="issue #31 d: Fig. 3A's BP point at 32 filters (with 16x7x7: whether BP falls with width)"),
+    Cell("FF 64x3x3, label set 2 (Table 2)", "table2", {"filters": _w(64), "kernel": 3, "label_set": "set2"},
+         priority=3, waits=FF_DECISIONS, reason=_WHY_FAST + " (reported 98.22 %; issue #31 e)"),
 ]
 
 
@@ -392,11 +398,14 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
               f"({', '.join(busy)}): they would be slowed; estimates are scaled instead", flush=True)
         measure = False
     cells = CELLS if cells is None else cells
-    if measure:
-        _measure_first(cells, threads, max_measure, root, profile)
+    if measure:  # in the order the plan would take the cells on what is measured so far
+        first = plan(budget_s, workers, cells, root, profile=profile)
+        _measure_first([cells[i] for i in first.dropna(subset=["order"]).sort_values("order").index],
+                       threads, max_measure, root, profile)
         steps = measured_steps(root=root)
     rows = []
     cost = {model: relative_cost(model, threads, root) for model in ("ff", "bp")}
+    judge = value.Judge.now(root) if profile == "paper" else value.Judge.empty()
     for i, cell in enumerate(cells):
         config = cell.config(profile)
         done, status = _epochs_done(config, root)
@@ -413,20 +422,30 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
             per_run = max(budget_s, DEFAULT_BUDGET_S)
             why = f"too slow here ({left_h:.1f} h left > {MAX_RUNS} runs of {per_run / 3600:.1f} h)" \
                 if left_h > MAX_RUNS * per_run / 3600 else "planned"
+        worth = value.Worth(math.nan, (), "finished") if status == "finished" else \
+            value.Worth(0.0, (), "a variant of a paper cell (an investigation): enters no claim") if cell.change else \
+            judge.worth(cell.paper(), (cell.artifact, *cell.also), cell.seed)
+        per_h = worth.value / (left_h * cost[config.model]) if left_h > 0 else math.nan
         rows.append({**row, "epoch_s_here": epoch_s, "left_hours_here": left_h, "estimate": source, "plan": why,
-                     "relative_cost": cost[config.model]})
+                     "relative_cost": cost[config.model], "claims": "; ".join(worth.claims), "value": worth.value,
+                     "value_per_h": per_h, "settles": worth.why, "tier": _tier(cell, worth)})
     df = pd.DataFrame(rows)
-    planned = df[df["plan"] == "planned"].sort_values(["priority", "relative_cost", "#"], kind="stable")
+    # Issue #31: explicit priority 1 first (the issues' investigations); then, breadth first, the cells
+    # that settle most of the paper's claims and numbers per CPU hour here; then further seeds a
+    # verdict hinges on; then the rest (beyond the paper, seeds nothing hinges on) by priority.
+    ranked = df["tier"].isin([1, 2])  # priority 1 and the rest keep their priority and list order
+    planned = df[df["plan"] == "planned"].assign(_score=-df["value_per_h"].where(ranked, 0).fillna(0)) \
+        .sort_values(["tier", "_score", "priority", "relative_cost", "#"], kind="stable")
     order = {i: n for n, i in enumerate(planned["#"])}
     return df.assign(order=df["#"].map(order)).drop(columns="#")
 
 
 def _measure_first(cells: list[Cell], threads: int, max_measure: int, root: Path | None, profile: str) -> None:
     """Time the steps not measured on this kind yet of up to ``max_measure`` unfinished cells that may
-    train here, in the order the plan takes them (priority, then list order): the cells trained
-    first are planned on their own measurement, the rest on one scaled by FLOPs (issue #25)."""
+    train here, in the order given (the plan's): the cells trained first are planned on their own
+    measurement, the rest on one scaled by FLOPs (issue #25)."""
     steps, measured = measured_steps(root=root), 0
-    for cell in sorted(cells, key=lambda c: c.priority):  # stable: list order within a priority
+    for cell in cells:
         if measured >= max_measure:
             return
         config = cell.config(profile)
@@ -434,6 +453,16 @@ def _measure_first(cells: list[Cell], threads: int, max_measure: int, root: Path
             continue
         measure_step(config, threads, root)
         steps, measured = measured_steps(root=root), measured + 1
+
+
+def _tier(cell: Cell, worth: value.Worth) -> int:
+    """0: priority 1 (the issues' own investigations); 1: a first seed that settles something; 2: a
+    further seed a verdict hinges on; 3: the rest, in priority order."""
+    if cell.priority == 1:
+        return 0
+    if worth.value > 0:  # NaN (finished) is not
+        return 1 if cell.seed == 0 else 2
+    return 3
 
 
 def planned(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, root: Path | None = None,
@@ -532,7 +561,8 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
                        val_acc=math.nan, val_acc_goodness=math.nan)
         row.update(left_hours=0.0 if row["status"] == "finished" else p["left_hours_here"],
                    estimate=p["estimate"], plan=p["plan"], priority=cell.priority,
-                   relative_cost=p["relative_cost"])
+                   relative_cost=p["relative_cost"], claims=p["claims"], value=p["value"],
+                   value_per_h=p["value_per_h"], order=p["order"])
         rows.append(row)
     return pd.DataFrame(rows)
 

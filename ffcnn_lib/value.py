@@ -1,0 +1,158 @@
+"""What a campaign cell settles (issue #31): the paper's claims it enters, the reported number it
+gives, and so its value per CPU hour, by which :func:`ffcnn_lib.campaign.plan` ranks the cells.
+
+A claim is judged as soon as two of its cells have finished runs at the paper's settings (a
+partial verdict, :mod:`ffcnn_lib.claims`), so a cell is worth most where it gives a claim its
+second cell (:data:`UNLOCKS`), less where it adds to a claim already judged (:data:`MOVES`) or gives
+a claim its first (:data:`FIRST`); a reported number without evidence adds :data:`NUMBER`. Further
+seeds are worth something only where a verdict hinges on them (:func:`hinges`): breadth first.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .config import Config
+from .sweeps import ARTIFACTS, cell_key, cell_plan
+
+UNLOCKS, MOVES, FIRST, NUMBER = 2.0, 1.0, 0.5, 1.0
+HINGE_SE = 3.0  # a difference within this many standard errors of zero: more seeds may decide it
+
+
+def claim_label(text: str) -> str:
+    """A claim in a few words, with its source: "Accuracy falls with smaller filter size [Fig. 4B]"."""
+    source = re.findall(r"\(([^()]*)\)\s*$", text)
+    head = re.split(r"[(:]", text, maxsplit=1)[0].strip()
+    return f"{head} [{source[0]}]" if source else head
+
+
+def entered(config: Config, artifacts: tuple[str, ...]) -> list:
+    """The claims (:data:`ffcnn_lib.claims.CLAIMS`) that a run of ``config`` at the paper's settings
+    enters: it is a cell of an artifact a claim reads (as the artifact defines it, not a variant of
+    one), and the claim's own selection of cells (``Claim.cells``) takes it."""
+    from .claims import CLAIMS
+
+    out = []
+    for claim in CLAIMS:
+        for a in set(artifacts) & set(claim.artifacts):
+            if config not in ARTIFACTS[a]():
+                continue
+            row = pd.DataFrame([{**cell_key(config), "artifact": a}])
+            if claim.cells is None or bool(claim.cells(row).iloc[0]):
+                out.append(claim)
+                break
+    return out
+
+
+def paper_cells_done() -> dict[str, int]:
+    """Per claim (its text): how many of its cells have finished runs at the paper's settings."""
+    from .claims import CLAIMS
+
+    plans = {a: cell_plan(a) for a in {a for c in CLAIMS for a in c.artifacts}}
+    done = {}
+    for claim in CLAIMS:
+        n = 0
+        for a in claim.artifacts:
+            for profile, paper, _ in plans[a]:
+                row = pd.DataFrame([{**cell_key(paper), "artifact": a}])
+                n += profile == "paper" and (claim.cells is None or bool(claim.cells(row).iloc[0]))
+        done[claim.text] = n
+    return done
+
+
+def _number(config: Config, status: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the README's status table (:func:`ffcnn_lib.report.status_table`) that ``config``'s
+    cell gives."""
+    from .report import KEY
+
+    key = cell_key(config)
+    mask = pd.Series(True, index=status.index)
+    for k in KEY:
+        if k in key:
+            mask &= status[k].astype(str) == str(key[k])
+    return status[mask]
+
+
+def hinges(config: Config, numbers: pd.DataFrame, verdicts: dict[str, str], claims: list) -> bool:
+    """Whether another seed of ``config``'s cell can still change a verdict: one of its reported
+    numbers (``numbers``: its rows of the status table) differs from the paper's by less than
+    :data:`HINGE_SE` standard errors (its tolerance over the quantile behind it), or one of its
+    claims reads "inconclusive"."""
+    for _, r in numbers.iterrows():
+        if r["n_seeds"] and math.isfinite(r["diff_pp"]) and math.isfinite(r["tolerance_pp"]):
+            se = r["tolerance_pp"] / (_crit_of(r) if r.get("noise") == "seed spread" else 1.96)
+            if abs(r["diff_pp"]) <= HINGE_SE * se:
+                return True
+    return any(verdicts.get(c.text, "").startswith("inconclusive") for c in claims)
+
+
+def _crit_of(row) -> float:
+    """The t quantile a compare row's tolerance was taken with (tolerance / sd of the difference)."""
+    from .report import global_pool
+
+    spread = global_pool().get("goodness" if row["method"] == "goodness" else "classifier")
+    return spread.crit() if spread is not None and spread.known else 1.96
+
+
+@dataclass(frozen=True)
+class Worth:
+    """What a cell settles: ``value`` (claim and number units), the claims it enters, and why."""
+    value: float
+    claims: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class Judge:
+    """The state of the evidence that a cell's worth depends on: per claim its finished paper cells
+    (:func:`paper_cells_done`) and verdict, the README's status table of the reported numbers, and
+    the artifacts with reported numbers. :meth:`empty` knows nothing: every cell is worth 0 (the
+    plan then falls back to the cells' priorities)."""
+    done: dict
+    verdicts: dict
+    status: pd.DataFrame
+    reporting: frozenset
+
+    @classmethod
+    def empty(cls) -> "Judge":
+        return cls({}, {}, pd.DataFrame(), frozenset())
+
+    @classmethod
+    def now(cls, root=None) -> "Judge":
+        """From the result store (:func:`ffcnn_lib.experiments.results_dir`); :meth:`empty` for
+        another ``root`` (the report functions read the store only)."""
+        from .claims import check_claims
+        from .experiments import results_dir
+        from .report import evidence, reported, status_table
+
+        if root is not None and root.resolve() != results_dir().resolve():
+            return cls.empty()
+        frames = {a: e for a in ARTIFACTS if not (e := evidence(a)).empty}
+        verdicts = dict(zip(*check_claims(frames, None).pipe(lambda t: (t["claim"], t["verdict"]))))
+        return cls(paper_cells_done(), verdicts, status_table(), frozenset(reported()["artifact"]))
+
+    def worth(self, config: Config, artifacts: tuple[str, ...], seed: int) -> Worth:
+        """The value of training ``config`` (seed ``seed``; a cell of ``artifacts``) to the end
+        (module docstring). A cell that is no artifact's own configuration is worth nothing here."""
+        if not self.done and self.status.empty:
+            return Worth(0.0, (), "not judged (no evidence read)")
+        claims = entered(config, artifacts)
+        labels = tuple(claim_label(c.text) for c in claims)
+        gives = any(a in self.reporting and config in ARTIFACTS[a]() for a in artifacts)
+        numbers = _number(config, self.status) if gives else self.status.iloc[:0]
+        if seed > 0 and not hinges(config, numbers, self.verdicts, claims):
+            return Worth(0.0, labels, "a further seed, and no verdict hinges on it")
+        value, parts = 0.0, []
+        for c in claims:
+            n = self.done.get(c.text, 0)
+            w = UNLOCKS if n == 1 else MOVES if n >= 2 else FIRST
+            parts.append({UNLOCKS: "unlocks", MOVES: "moves", FIRST: "starts"}[w] + f" '{claim_label(c.text)}'")
+            value += w
+        if len(numbers) and (seed > 0 or (numbers["n_seeds"] == 0).all()):
+            value += NUMBER
+            parts.append("a seed a reported number's verdict hinges on" if seed else
+                         "gives a reported number its first evidence")
+        return Worth(value, labels, "; ".join(parts) or "enters no claim of the paper")

@@ -1,0 +1,92 @@
+"""What a campaign cell settles (issue #31): the claims it enters, its worth by the state of the
+evidence, and the plan's order by worth per CPU hour, breadth first."""
+import math
+
+import pandas as pd
+import pytest
+
+from ffcnn_lib import campaign, value
+from ffcnn_lib.claims import CLAIMS
+
+FIG4B_KERNEL = next(c.text for c in CLAIMS if c.text.startswith("Accuracy falls with smaller filter size"))
+FIG4B_WIDTH = next(c.text for c in CLAIMS if c.text.startswith("Accuracy rises with filters per layer"))
+FIG3A_BP = next(c.text for c in CLAIMS if c.text.startswith("BP accuracy falls"))
+TABLE3 = "Max pooling lowers accuracy (Table 3)"
+
+
+def _cell(name):
+    return next(c for c in campaign.CELLS if c.name == name)
+
+
+def test_a_cell_enters_the_claims_that_read_it_and_a_variant_enters_none():
+    ff3 = _cell("FF 16x3x3 (Fig. 4B)")
+    assert {c.text for c in value.entered(ff3.paper(), ("fig4b",))} == {FIG4B_KERNEL, FIG4B_WIDTH}
+    bp = _cell("BP 16x7x7 (Fig. 3A)")
+    assert [c.text for c in value.entered(bp.paper(), ("fig3a",))] == [FIG3A_BP]  # not the FF claim of Fig. 3A
+    variant = ff3.paper().replace(init="loewe")
+    assert value.entered(variant, ("fig4b",)) == []
+    assert value.claim_label(FIG4B_KERNEL) == "Accuracy falls with smaller filter size [Fig. 4B]"
+
+
+def _status(diff=math.nan, n=0, tol=math.nan):
+    """The status table's row of Table 3's pooled 16-32-64 7x7 (98.22 % reported)."""
+    return pd.DataFrame([dict(model="ff", filters="16-32-64", kernel=7, batch_size=50, K=0.35, label_set="set1",
+                              max_pool=True, include_first_layer=False, method="linear", n_seeds=n,
+                              diff_pp=diff, tolerance_pp=tol, noise="images only (no seed spread yet)")])
+
+
+def _judge(done, status=None, verdicts=None):
+    return value.Judge(done, verdicts or {}, _status() if status is None else status, frozenset({"table3"}))
+
+
+def test_a_claims_second_cell_is_worth_most_then_a_further_one_then_a_first():
+    pool = _cell("FF 16-32-64 7x7, max pooling (Table 3)").paper()
+    unlock = _judge({TABLE3: 1}).worth(pool, ("table3",), 0)
+    move = _judge({TABLE3: 2}).worth(pool, ("table3",), 0)
+    first = _judge({TABLE3: 0}).worth(pool, ("table3",), 0)
+    # each also gives the reported 98.22 % its first evidence (+1)
+    assert (unlock.value, move.value, first.value) == (value.UNLOCKS + 1, value.MOVES + 1, value.FIRST + 1)
+    assert unlock.why.startswith("unlocks 'Max pooling lowers accuracy [Table 3]'")
+    assert _judge({}).worth(pool, ("fashion",), 0).value == 0  # beyond the paper: no claim, no number
+    assert value.Judge.empty().worth(pool, ("table3",), 0).value == 0
+
+
+def test_a_further_seed_is_worth_something_only_where_a_verdict_hinges_on_it():
+    pool = _cell("FF 16-32-64 7x7, max pooling (Table 3)").paper()
+    # one seed 0.05 pp off with a tolerance of 0.28 pp (sd 0.14): within 3 sd, a second seed may decide
+    close = _judge({TABLE3: 2}, _status(diff=0.05, n=1, tol=0.28)).worth(pool, ("table3",), 1)
+    assert close.value > 0
+    # 1.0 pp off: clearly off whatever another seed says
+    far = _judge({TABLE3: 2}, _status(diff=1.0, n=1, tol=0.28)).worth(pool, ("table3",), 1)
+    assert far.value == 0 and "no verdict hinges" in far.why
+    # an inconclusive claim hinges on it too
+    unsure = _judge({TABLE3: 2}, _status(diff=1.0, n=1, tol=0.28), {TABLE3: "inconclusive on 2 of 10 cells"})
+    assert unsure.worth(pool, ("table3",), 1).value > 0
+
+
+def test_the_plan_ranks_by_worth_per_hour_breadth_first(results_root, monkeypatch):
+    from ffcnn_lib import machine
+    monkeypatch.setattr(machine, "capabilities", lambda: {"model": "stub", "cores": 2, "flags": [], "kind": "avx2"})
+    cheap = campaign.Cell("FF 16x3x3", "fig4b", {"filters": (16, 16, 16), "kernel": 3}, priority=4, reason="x")
+    dear = campaign.Cell("FF 32x5x5", "fig4b", {"filters": (32, 32, 32), "kernel": 5}, priority=3, reason="x")
+    seed1 = campaign.Cell("FF 16x3x3, seed 1", "fig4b", {"filters": (16, 16, 16), "kernel": 3}, seed=1, priority=2,
+                          reason="x")
+    urgent = campaign.Cell("BP 16x5x5", "bp", priority=1, reason="x")
+    import json
+
+    from ffcnn_lib.bench import step_flops
+    steps = {campaign.step_key(c.config(), 1): {"ms_per_step": ms, "gflop_per_step": step_flops(c.config()) / 1e9}
+             for c, ms in ((cheap, 20.0), (dear, 80.0), (urgent, 30.0))}
+    path = campaign.steps_path("avx2", results_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"kind": "avx2", "steps": steps}))
+    judge = _judge({FIG4B_KERNEL: 1, FIG4B_WIDTH: 1})
+    monkeypatch.setattr(value.Judge, "now", classmethod(lambda cls, root=None: judge))
+    df = campaign.plan(cells=[dear, seed1, cheap, urgent], budget_s=1e9)
+    order = df.dropna(subset=["order"]).sort_values("order")["cell"].tolist()
+    # priority 1 first; then the cheaper cell of equal worth before the dearer one, whatever their
+    # priorities; the second seed nothing hinges on last, though its priority is 2
+    assert order == ["BP 16x5x5", "FF 16x3x3", "FF 32x5x5", "FF 16x3x3, seed 1"]
+    row = df.set_index("cell").loc["FF 16x3x3"]
+    assert row["value"] == 2 * value.UNLOCKS and "Fig. 4B" in row["claims"]
+    assert row["value_per_h"] == pytest.approx(row["value"] / (row["left_hours_here"] * row["relative_cost"]))
