@@ -4,6 +4,12 @@ Fashion-MNIST (``data/fashion-mnist``, issue #27) the same way, for the chapter 
 Splits follow Sec. 2.2 of the paper, for both data sets: the first 50,000 training images train,
 the last 10,000 validate (all hyperparameter search), and the 10,000 test images are kept for
 headline numbers.
+
+Assumption: these are the paper's own images. The paper says only "50,000 training / 10,000
+validation" (Sec. 2.2); the code its authors started from (loeweX/Forward-Forward, ``src/utils.py``,
+``get_MNIST_partition``) takes ``Subset(mnist, range(50000))`` for training and ``range(50000,
+60000)`` for validation, exactly this split. The verdicts' noise model rests on it: on shared images
+the only noise between our numbers and the paper's is the seed spread (``ffcnn_lib.report``).
 """
 from __future__ import annotations
 
