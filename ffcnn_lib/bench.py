@@ -719,8 +719,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"multi-run{' (' + mode + ')' if mode else ''}: {m['runs']} stacked {m['config']} networks, "
               f"{m['ms_per_step_stacked']:.2f} ms/step vs {m['ms_per_step_single']:.2f} ms/step alone: "
               f"{m['throughput_ratio']:.2f}x the throughput of running them one after another", flush=True)
-    if bp_networks:
-        bp_section()
     inf = record["inference"] = inference_cost(config, dev, cuda, n=1000 if cuda else 200)
     save()
     print(f"inference of {inf['images']} images: linear {1e3 * inf['linear_s']:.1f} ms, goodness "
@@ -752,6 +750,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{check['diff_pp_linear']:+.2f} pp, goodness {check['diff_pp_goodness']:+.2f} pp"
               + (f"; fp32 with PyTorch's convolutions - fp32: linear {check['diff_pp_linear_floor']:+.2f} pp, goodness "
                  f"{check['diff_pp_goodness_floor']:+.2f} pp" if "diff_pp_linear_floor" in check else ""))
+    if bp_networks:  # last: on a GPU lease cut short, the sections before it matter more
+        bp_section()
     record["complete"] = True
     save()
     print(f"wrote {path}")
