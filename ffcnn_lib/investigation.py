@@ -118,15 +118,16 @@ def inference_precision_text(runs: dict[str, Config] = INIT_RUNS, root: Path | N
             ". So the hollow goodness points above understate those runs; only the filled ones compare across runs.")
 
 
-def twin_verdict(fp32: pd.DataFrame | None, bf16: pd.DataFrame | None, seed_std_pp: float | None = None,
+def twin_verdict(fp32: pd.DataFrame | None, bf16: pd.DataFrame | None, seed_std_pp: float | Spread | None = None,
                  epochs: int = 200, column: str = "val_acc_linear",
                  against: tuple[float, float, str] | None = None) -> dict:
     """Does the bf16 run match the fp32 one? Compares the last epoch's validation accuracy (``column``:
     the linear classifier's for FF, ``"val_acc"`` for BP) and the mean absolute gap of the two curves
     (goodness inference's last common measurement is given beside, not judged), against the seed
     spread where three seeds of the cell exist (``seed_std_pp``; two runs of different seeds differ by
-    sqrt(2) of it), else against the runs' own late swing (the std of the last :data:`LATE` epochs),
-    said as such. ``against`` = (value in %, tolerance in pp, what they are) judges the bf16 run's
+    sqrt(2) of it; a :class:`~ffcnn_lib.stats.Spread`, the summary's pooled one, sets the tolerance at
+    t(ν) · s · √2, issue #29), else against the runs' own late swing (the std of the last
+    :data:`LATE` epochs), said as such. ``against`` = (value in %, tolerance in pp, what they are) judges the bf16 run's
     last epoch against that value instead (BP's twin: the fp32 seeds' mean, by the summary page's rule).
 
     Verdict: "pending (n of 200 epochs)" until both runs finished; then "matches" if the judged
@@ -145,12 +146,17 @@ def twin_verdict(fp32: pd.DataFrame | None, bf16: pd.DataFrame | None, seed_std_
         if len(both):
             out.update(goodness_epoch=int(both.index[-1]), goodness_fp32=float(100 * both.iloc[-1, 0]),
                        goodness_gap_pp=float(100 * (both.iloc[-1, 1] - both.iloc[-1, 0])))
-    if seed_std_pp is not None:
+    crit = 2.0
+    if isinstance(seed_std_pp, Spread) and seed_std_pp.known:
+        spread, crit = seed_std_pp.s, seed_std_pp.crit()
+        what = (f"the seed spread pooled over the paper-settings cells, {spread:.2f} pp over {seed_std_pp.dof} degrees "
+                f"of freedom, times t(0.975, {seed_std_pp.dof}) = {crit:.2f}")
+    elif seed_std_pp is not None and not isinstance(seed_std_pp, Spread):
         spread, what = seed_std_pp, "the seed-to-seed std of the cell"
     else:
         spread = float(np.std(a[-LATE:], ddof=1)) if n >= LATE else math.nan
         what = f"the fp32 run's own swing over its last {LATE} epochs (no seed spread yet)"
-    out.update(spread_pp=spread, spread_from=what, tolerance_pp=2 * math.sqrt(2) * spread)
+    out.update(spread_pp=spread, spread_from=what, tolerance_pp=crit * math.sqrt(2) * spread)
     judged = out["gap_last_pp"]
     if against is not None:
         value, tolerance, what = against
@@ -382,8 +388,8 @@ def twin_text(v: dict) -> str:
     if v["verdict"].startswith("pending"):
         return text + (f"**Verdict: {v['verdict']}**; early epochs swing by points from one to the next, so only "
                        "the finished pair is judged.")
-    return text + (f"**Verdict: {v['verdict']}** (tolerance {v['tolerance_pp']:.2f} pp = 2·√2 × {v['spread_pp']:.2f} pp, "
-                   f"{v['spread_from']}).")
+    return text + (f"**Verdict: {v['verdict']}** (tolerance {v['tolerance_pp']:.2f} pp = {v['tolerance_pp'] / v['spread_pp'] / math.sqrt(2):.2f}"
+                   f"·√2 × {v['spread_pp']:.2f} pp, {v['spread_from']}).")
 
 
 SEED_CELLS = ("FF 16x5x5 (Table 3, CAMs)", "FF 16x5x5 (Table 3), seed 1", "FF 16x5x5 (Table 3), seed 2")

@@ -224,3 +224,13 @@ def test_bp_twin_says_it_has_not_finished_with_its_cost_then_is_judged_by_the_su
         assert v["tolerance_pp"] == pytest.approx(report.tolerance_pp(pool, 3, m_eff=1))
         assert v["gap_against_pp"] == pytest.approx(end - np.mean(seeds)) and v["verdict"] == verdict
         assert f"**Verdict: {verdict}**" in investigation.bp_twin_text(v) and "summary page's rule" in v["spread_from"]
+
+
+def test_twin_verdict_with_the_pooled_spread_takes_its_t_quantile():
+    from ffcnn_lib.stats import Spread
+    fp32 = _curve(np.full(200, 98.0))
+    v = investigation.twin_verdict(fp32, _curve(np.full(200, 98.15)), Spread(0.05, 6))
+    # t(0.975, 6) = 2.447: 2.447 x sqrt(2) x 0.05 = 0.173 pp, so 0.15 pp matches and 0.2 does not
+    assert v["tolerance_pp"] == pytest.approx(2.4469 * math.sqrt(2) * 0.05, abs=1e-4) and v["verdict"] == "matches"
+    assert investigation.twin_verdict(fp32, _curve(np.full(200, 98.2)), Spread(0.05, 6))["verdict"] == "differs"
+    assert "pooled over the paper-settings cells" in investigation.twin_text(v)
