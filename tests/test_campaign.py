@@ -99,7 +99,18 @@ def test_fast_path_defaults_on_cuda_and_for_long_ff_runs_on_a_cpu():
     assert default_fast(cpu, long_ff, native_bf16=False)  # FF compiles in fp32 where bf16 is emulated
 
 
-def test_bp_takes_the_fast_path_only_where_the_cpu_has_native_bf16_and_never_compiles_there():
+def test_bp_stays_eager_fp32_by_default_until_its_bf16_twin_has_matched():
+    from ffcnn_lib import train
+    assert train.BP_CPU_BF16 is False  # the BP twin (issue #25) has not been judged yet
+    cpu = torch.device("cpu")
+    assert not default_fast(cpu, Config.bp(), native_bf16=True) and code_path(Config.bp(), "cpu", True) == (False, False)
+    assert default_fast(cpu, Config.bp(precision="bf16"), native_bf16=True)  # the twin itself
+    assert code_path(Config.bp(precision="bf16"), "cpu", native_bf16=True) == (False, True)
+
+
+def test_bp_takes_the_fast_path_only_where_the_cpu_has_native_bf16_and_never_compiles_there(monkeypatch):
+    from ffcnn_lib import train
+    monkeypatch.setattr(train, "BP_CPU_BF16", True)  # once its twin has matched
     cpu = torch.device("cpu")
     bp, short_bp = Config.bp(), Config.bp(epochs=2, n_train=1000)
     # issue #25: bf16 autocast + channels_last on AVX-512 BF16 / AMX; eager fp32 on AVX2, as before
@@ -310,7 +321,9 @@ def test_no_step_is_measured_while_a_campaign_run_trains_here(results_root, monk
 
 # --- estimates from measurements of the same code path (issue #25) ---------------------------------
 
-def test_a_step_is_keyed_by_the_code_path_it_takes_on_each_kind():
+def test_a_step_is_keyed_by_the_code_path_it_takes_on_each_kind(monkeypatch):
+    from ffcnn_lib import train
+    monkeypatch.setattr(train, "BP_CPU_BF16", True)  # BP's default once its bf16 twin has matched
     bp, ff = Config.bp(), Config(filters=16, kernel=5)
     assert campaign.step_key(bp, 1, "avx2") == "bp-16-16-16-k5-b50 eager fp32 1t"
     assert campaign.step_key(bp, 1, "amx") == campaign.step_key(bp, 1, "avx512-bf16") == "bp-16-16-16-k5-b50 eager bf16 1t"
@@ -320,6 +333,8 @@ def test_a_step_is_keyed_by_the_code_path_it_takes_on_each_kind():
 
 
 def test_bp_on_a_bf16_kind_is_never_estimated_from_a_step_of_another_code_path(results_root, monkeypatch):
+    from ffcnn_lib import train
+    monkeypatch.setattr(train, "BP_CPU_BF16", True)  # BP's default once its bf16 twin has matched
     _on(monkeypatch, "amx")
     stub = {campaign.step_key(Config.bp(precision="fp32"), 1): {"ms_per_step": 27.0, "gflop_per_step": 5.1}}
     assert campaign.step_estimate(Config.bp(), 1, stub) == (pytest.approx(math.nan, nan_ok=True), "not measured")
