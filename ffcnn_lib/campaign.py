@@ -433,8 +433,9 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
     # Issue #31: explicit priority 1 first (the issues' investigations); then, breadth first, the cells
     # that settle most of the paper's claims and numbers per CPU hour here; then further seeds a
     # verdict hinges on; then the rest (beyond the paper, seeds nothing hinges on) by priority.
-    ranked = df["tier"].isin([1, 2])  # priority 1 and the rest keep their priority and list order
-    planned = df[df["plan"] == "planned"].assign(_score=-df["value_per_h"].where(ranked, 0).fillna(0)) \
+    planned = df[df["plan"] == "planned"]
+    ranked = planned["tier"].isin([1, 2])  # priority 1 and the rest keep their priority and list order
+    planned = planned.assign(_score=-planned["value_per_h"].where(ranked, 0).fillna(0)) \
         .sort_values(["tier", "_score", "priority", "relative_cost", "#"], kind="stable")
     order = {i: n for n, i in enumerate(planned["#"])}
     return df.assign(order=df["#"].map(order)).drop(columns="#")

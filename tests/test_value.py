@@ -90,3 +90,11 @@ def test_the_plan_ranks_by_worth_per_hour_breadth_first(results_root, monkeypatc
     row = df.set_index("cell").loc["FF 16x3x3"]
     assert row["value"] == 2 * value.UNLOCKS and "Fig. 4B" in row["claims"]
     assert row["value_per_h"] == pytest.approx(row["value"] / (row["left_hours_here"] * row["relative_cost"]))
+
+
+def test_a_plan_of_finished_cells_only_orders_none(results_root, monkeypatch):
+    """An empty selection must not borrow the whole table's index (a chapter's cells may all be done)."""
+    cells = [_cell("FF 16x3x3 (Fig. 4B)")]
+    monkeypatch.setattr(campaign, "_epochs_done", lambda config, root: (200, "finished"))
+    df = campaign.plan(cells=cells)
+    assert len(df) == 1 and df["order"].isna().all() and df["plan"].tolist() == ["finished"]
