@@ -68,7 +68,7 @@ class Config:
     goodness_maps: str = "conv"         # with pooling, goodness and θ read: each conv's output, or "pooled" (issue #26)
     classifier_maps: str = "conv"       # with pooling, the classifier reads: each conv's output, or "pooled" (issue #26)
     input_norm: bool = False            # FF: divide each input by its RMS first, as Loewe's code (paper: not given)
-    init: str = "fanin"                 # FF conv init: N(0, 1/(C_in k^2)), zero bias (decided 2026-12-02, chapter 14); "loewe" N(0, 1/C_out), "torch"
+    init: str = "fanin"                 # FF conv init: N(0, 1/(C_in k^2)), zero bias (why: FFCNN, chapter 14); "loewe" N(0, 1/C_out), "torch"
     label_set: str = "set1"             # "set1", "set2" (App. A) or "onehot" (Hinton)
     K: float = 0.35                     # relative label intensity (Sec. 3.2.3)
     label_cycles: tuple[int, ...] = DEFAULT_CYCLES  # label wave frequencies, cycles/image (paper: not given)

@@ -117,14 +117,15 @@ class LabelEncoder:
         return self.base(x) + self.patterns[labels].unsqueeze(1)
 
     def neutral(self, x: torch.Tensor) -> torch.Tensor:
-        """Images with the mean of all label patterns (Hinton's neutral label; our classifier's input
-        until 2026-12-02)."""
+        """Images with the mean of all label patterns (Hinton's neutral label; the classifier's input
+        with ``classifier_input="neutral"``)."""
         return self.base(x) + self.patterns.mean(0)
 
     def for_classifier(self, x: torch.Tensor) -> torch.Tensor:
         """What the linear classifier of Sec. 2.3 sees (the paper does not say): ``"image"``, the
-        label-free part ``keep * x`` of every overlay (our default since 2026-12-02, decided by a
-        probe on validation, chapter 14); ``"neutral"``, the mean label added; ``"raw"``, ``x``."""
+        label-free part ``keep * x`` of every overlay (our default: a probe on validation found it
+        better than the neutral input by several times its noise, book/14_open_choices.ipynb);
+        ``"neutral"``, the mean label added; ``"raw"``, ``x``."""
         return classifier_view(x, self.keep, self.patterns, self.classifier_input)
 
 

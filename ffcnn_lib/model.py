@@ -180,18 +180,25 @@ INITS = ("torch", "loewe", "fanin")
 class FFCNN(_Readings, nn.Module):
     """Convolutional layers trained with Forward-Forward, plus the linear classifier (Sec. 2.2, 2.3).
 
+    ``FFCNN()`` is the network ``Config().network()`` builds: the paper's best (Sec. 3.1) with the
+    project's choices where the paper is silent. :meth:`ff_loss` is the method's loss; a training
+    loop that reads top to bottom is :func:`ffcnn_lib.reference.train_reference`.
+
     Two settings the paper does not state, taken from the FF code it started from (Loewe, 2023) as
     alternatives to our defaults: ``input_norm`` divides each input image (label included) by its
     RMS before layer 1, as that code does; ``init="loewe"`` draws conv weights from N(0, 1/C_out)
-    with zero biases. ``init="fanin"`` (the project's default since 2026-12-02, chapter 14) scales
-    the same normal by the conv's fan-in, N(0, 1/(C_in k^2)); ``"torch"`` is PyTorch's default.
+    with zero biases. ``init="fanin"`` (the default) scales the same normal by the conv's fan-in,
+    N(0, 1/(C_in k^2)): Loewe's ignores the k^2 taps of a convolution's fan-in, so its goodness
+    starts many times above θ, and on 200-epoch validation runs the fan-in normal tied PyTorch's
+    with the linear classifier, above Loewe's, and kept far more of goodness inference
+    (book/14_open_choices.ipynb, section 2). ``"torch"`` is PyTorch's default (the BP baseline's).
     Layer 1 is never trained, so its init decides the fixed filter bank every later layer sees.
     ``goodness_maps`` and ``classifier_maps`` ("conv" or "pooled", :data:`MAP_READINGS`) say where a
     pooled network's goodness (with its threshold) and its linear classifier read each layer.
     """
 
     def __init__(self, filters: tuple[int, ...] = (128, 128, 128), kernel: int = 7, max_pool: bool = False,
-                 padding: str = "same", input_norm: bool = False, init: str = "torch",
+                 padding: str = "same", input_norm: bool = False, init: str = "fanin",
                  goodness_maps: str = "conv", classifier_maps: str = "conv"):
         super().__init__()
         if init not in INITS:
@@ -224,6 +231,34 @@ class FFCNN(_Readings, nn.Module):
         if self.input_norm and x is not None:
             x = layer_norm(x)
         return forward_layers(self.convs, x, self.max_pool, first=first)
+
+    def ff_loss(self, x: torch.Tensor, labels: torch.Tensor, wrong_labels: torch.Tensor, encoder: LabelEncoder,
+                include_first_layer: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of one FF training step on images x (B, 1, H, W) (Sec. 2.2, 2.3), and its metrics.
+
+        Positive data: each image with its label ``labels`` (B,); negative data: with ``wrong_labels``
+        (B,), both superimposed by ``encoder`` (Sec. 2.1). The loss is the network FF loss, the sum of
+        the layer losses of layers 2..N (layer 1 too with ``include_first_layer``, App. B), plus the
+        linear classifier's cross-entropy on the label-free image. No gradient crosses layers or
+        reaches the convolutions from the classifier, so one ``backward`` trains each layer on its own
+        loss. ``stats`` maps metric names (those of a run's history) to detached scalars.
+        """
+        b = x.shape[0]
+        posneg = torch.cat([encoder.overlay(x, labels), encoder.overlay(x, wrong_labels)])  # (2B, 1, H, W)
+        positive = torch.cat([x.new_ones(b), x.new_zeros(b)])                               # (2B,): 1 positive, 0 negative
+        zs = self.activations(posneg)                                                       # zs[l]: (2B, C_l, H_l, W_l)
+        losses, accs = zip(*(ff_layer_loss(self.layer_goodness(i, z), self.thresholds[i], positive)
+                             for i, z in enumerate(zs)))                                    # each ()
+        net_loss = torch.stack(losses[0 if include_first_layer else 1:]).sum()             # ()
+        with torch.no_grad():  # the classifier's input is detached anyway: no graph to keep
+            zs = self.activations(encoder.for_classifier(x))                                # zs[l]: (B, C_l, H_l, W_l)
+        logits = self.classifier(self.features(zs)).float()                                 # (B, 10)
+        cls_loss = F.cross_entropy(logits, labels)                                          # ()
+        stats = {**{f"loss_layer{i + 1}": loss.detach() for i, loss in enumerate(losses)},
+                 **{f"disc_acc_layer{i + 1}": acc for i, acc in enumerate(accs)},
+                 "combined_loss": net_loss.detach(), "classifier_loss": cls_loss.detach(),
+                 "train_acc": (logits.argmax(1) == labels).float().mean()}
+        return net_loss + cls_loss, stats
 
 
 class BPCNN(nn.Module):

@@ -127,7 +127,7 @@ def default_fast(device: torch.device, config: Config, native_bf16: bool | None 
 def default_compile(device: torch.device, config: Config) -> bool:
     """Whether the fast path compiles the step (``torch.compile``): on CUDA, and for FF on a CPU. BP's
     CPU step is convolutions almost alone, and compiling its bf16 step lost time on every network
-    measured (avx512-bf16, one thread beside a campaign, 2026-12-04, eager and compiled blocks
+    measured (avx512-bf16, one thread beside a campaign, eager and compiled blocks
     interleaved: compiled took 1.13x eager's time for 16x5x5, 1.03x for 32x7x7, 1.15x for 64x7x7; issue #25)."""
     return device.type == "cuda" or config.model == "ff"
 
@@ -155,8 +155,9 @@ def check_seconds(name: str, seconds: float | None) -> None:
         raise ValueError(f"{name} {seconds} must be a non-negative number of seconds")
 
 
-# The precision of the per-epoch validation (the curves): fp32 since 2026-12-02; runs before that
-# validated each epoch in their training precision (a segment without "validation" says so).
+# The precision of the per-epoch validation (the curves): fp32, like the final numbers, because under
+# bf16 autocast goodness inference loses the margins it ranks labels by. Older stored runs validated
+# each epoch in their training precision (a segment without "validation" says so).
 EPOCH_VALIDATION = "fp32"
 
 

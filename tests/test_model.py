@@ -287,3 +287,16 @@ def test_stacked_networks_feed_their_classifier_what_each_network_alone_would():
         both = stack.for_classifier(x.unsqueeze(1).expand(4, 2, 1, 28, 28))
         for r, e in enumerate(encs):
             assert torch.allclose(both[:, r], e.for_classifier(x))
+
+
+def test_the_default_network_is_the_configs():
+    """``FFCNN()`` builds what ``Config().network()`` builds: same settings, same initial weights."""
+    from ffcnn_lib.config import Config
+    torch.manual_seed(0)
+    plain = FFCNN()
+    torch.manual_seed(0)
+    configured = Config().network()
+    names = ("filters", "kernel", "max_pool", "padding", "input_norm", "init", "goodness_maps", "classifier_maps")
+    assert [getattr(plain, n) for n in names] == [getattr(configured, n) for n in names]
+    assert plain.state_dict().keys() == configured.state_dict().keys()
+    assert all(torch.equal(p, configured.state_dict()[k]) for k, p in plain.state_dict().items())
