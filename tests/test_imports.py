@@ -51,3 +51,16 @@ def test_the_library_has_no_import_cycle():
     graph = _graph()
     assert graph["equivalence"] >= {"experiments"}  # the parser sees the package's imports
     assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+
+
+def test_the_model_imports_torch_and_the_method_only():
+    """``import ffcnn_lib.model`` (a fresh interpreter) loads no result store: no pandas, no hashing of
+    the numerical code (``ffcnn_lib.experiments``), while ``from ffcnn_lib import Config`` still works."""
+    import subprocess
+    import sys
+    check = ("import sys, ffcnn_lib.model; "
+             "heavy = sorted(m for m in ('pandas', 'ffcnn_lib.experiments', 'ffcnn_lib.config') if m in sys.modules); "
+             "assert not heavy, heavy; "
+             "from ffcnn_lib import Config, run_or_load; assert 'pandas' in sys.modules and Config().model == 'ff'")
+    done = subprocess.run([sys.executable, "-c", check], cwd=PACKAGE.parent, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
