@@ -10,7 +10,10 @@ the compiled region, so the cooldown never recompiles. Reported accuracies are a
 
 FF networks are always trained as a :class:`~ffcnn_lib.model.StackedFFCNN` of R >= 1 networks:
 :func:`train_many` trains several configs that differ only in seed and K in one pass (small
-networks are launch-bound on a GPU), :func:`train` is the case R = 1.
+networks are launch-bound on a GPU), :func:`train` is the case R = 1. An epoch
+(:func:`_train_epoch`), its validation (:func:`_validate`) and when to write the checkpoint or stop
+(:class:`_Budget`) are separate pieces. To read the method rather than this machinery: the loss
+:meth:`~ffcnn_lib.model.FFCNN.ff_loss` and the loop :func:`ffcnn_lib.reference.train_reference`.
 """
 from __future__ import annotations
 
@@ -204,18 +207,6 @@ class _Run:
         self.fast = default_fast(device, config) if fast is None else fast
         if self.fast and device.type not in ("cuda", "cpu"):
             raise ValueError(f"the fast path runs on cuda or cpu, not {device.type!r}; pass fast=False")
-        if bf16 is None and config.precision != "auto":  # a pinned precision (a precision twin)
-            bf16 = config.precision == "bf16"
-            if bf16 and not self.fast:
-                raise ValueError(f"precision='bf16' trains on the fast path; got fast={fast!r}")
-            if bf16 and device.type == "cpu" and not cpu_bf16_native():
-                raise ValueError("precision='bf16' needs native bf16 (CUDA, or a CPU with AVX-512 BF16 or AMX); "
-                                 "this CPU would emulate it about 15x slower: use precision='auto' or 'fp32'")
-        # bf16 only where the hardware has it; elsewhere the fast path is torch.compile in fp32.
-        self.bf16 = self.fast and (device.type == "cuda" or cpu_bf16_native()) if bf16 is None else bf16
-        self.note = "" if self.bf16 or not self.fast else \
-            "fast path in fp32: this CPU has no native bf16 (AVX-512 BF16 or AMX); compiling only"
-        self.precision_name = "bf16-autocast" if self.bf16 else "fp32"
         self.checkpoint = checkpoint
         self.x, self.y = load_split("train", config.n_train, device, config.dataset)
         self.xv, self.yv = load_split("val", config.n_val, device, config.dataset)
@@ -239,6 +230,31 @@ class _Run:
             self.model = config.network()
             groups = [{"params": self.model.parameters(), "lr": config.lr, "base_lr": config.lr}]
         self.model.to(device)
+        self._set_up_precision(fast, bf16)
+        self.opt = torch.optim.Adam(groups, fused=device.type == "cuda")
+        self.epoch, self.histories, self.seconds = 0, [[] for _ in configs], 0.0
+        self._nets: list[FFCNN] | None = None
+        if checkpoint is not None and checkpoint.exists():
+            self._resume()
+
+    def _set_up_precision(self, fast: bool | None, bf16: bool | None) -> None:
+        """The training precision, decided and set up in one place: bf16 autocast on the fast path where
+        the hardware has bf16 (or as the config pins it), else fp32; TF32 and cuDNN autotuning on CUDA on
+        the fast path only (the reference path is true fp32); channels_last with bf16. ``fast`` and
+        ``bf16``: as the caller passed them (None: the default)."""
+        config, device = self.config, self.device
+        if bf16 is None and config.precision != "auto":  # a pinned precision (a precision twin)
+            bf16 = config.precision == "bf16"
+            if bf16 and not self.fast:
+                raise ValueError(f"precision='bf16' trains on the fast path; got fast={fast!r}")
+            if bf16 and device.type == "cpu" and not cpu_bf16_native():
+                raise ValueError("precision='bf16' needs native bf16 (CUDA, or a CPU with AVX-512 BF16 or AMX); "
+                                 "this CPU would emulate it about 15x slower: use precision='auto' or 'fp32'")
+        # bf16 only where the hardware has it; elsewhere the fast path is torch.compile in fp32.
+        self.bf16 = self.fast and (device.type == "cuda" or cpu_bf16_native()) if bf16 is None else bf16
+        self.note = "" if self.bf16 or not self.fast else \
+            "fast path in fp32: this CPU has no native bf16 (AVX-512 BF16 or AMX); compiling only"
+        self.precision_name = "bf16-autocast" if self.bf16 else "fp32"
         if device.type == "cuda":
             # PyTorch runs cuDNN convolutions in TF32 by default; the reference path is true fp32.
             torch.backends.cuda.matmul.allow_tf32 = self.fast
@@ -246,13 +262,9 @@ class _Run:
             torch.backends.cudnn.benchmark = self.fast
         if self.bf16:  # channels_last pays with bf16 kernels; in fp32 on a CPU it is slower (71 vs 56 ms)
             self.model.to(memory_format=torch.channels_last)
-        self.opt = torch.optim.Adam(groups, fused=device.type == "cuda")
-        self.epoch, self.histories, self.seconds = 0, [[] for _ in configs], 0.0
-        self._nets: list[FFCNN] | None = None
-        if checkpoint is not None and checkpoint.exists():
-            self._resume()
 
     def precision(self):
+        """The context a step runs in: bf16 autocast, or nothing (fp32)."""
         if self.bf16:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
@@ -313,7 +325,9 @@ def _ff_step_fn(model: StackedFFCNN, include_first: bool, layerwise: bool = Fals
     ``x`` (B, R, 1, H, W) holds each network's own batch, ``y`` and ``neg`` (B, R) its labels.
     Returns the loss to minimize, the sum over networks of (network FF loss + classifier
     cross-entropy), and metrics (n_stats, R): per-layer discrimination losses, per-layer
-    discrimination accuracies, network FF loss, classifier loss, classifier training accuracy.
+    discrimination accuracies, network FF loss, classifier loss, classifier training accuracy
+    (named by :func:`_stat_names`; :func:`named_stats` gives them as a dict). One network's loss and
+    metrics, for reading: :meth:`ffcnn_lib.model.FFCNN.ff_loss`.
 
     ``layerwise``: run each layer's backward pass as soon as its loss exists and return no loss.
     As no gradient crosses layers the gradients are the same, but only one layer's activations are
@@ -437,6 +451,77 @@ def compiled_step(run: _Run, compile: bool | str | None, layerwise: bool = False
     return torch.compile(step, mode=mode), mode
 
 
+def named_stats(names: list[str], stats: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A step's metrics (n_stats, R) as ``{name: (R,) tensor}`` (``names``: :func:`_stat_names`). The
+    step returns one tensor so that an epoch sums its metrics on the device with one add per step."""
+    return dict(zip(names, stats))
+
+
+def _train_epoch(run: _Run, step, compiled: bool | str, names: list[str]) -> list[dict]:
+    """One epoch of the R networks (``run.epoch + 1``): its learning rate, a fresh permutation of the
+    training set per network, its steps. Returns each network's history row so far: epoch, lr and
+    the epoch's mean of every metric."""
+    config, R, b = run.config, len(run.configs), run.config.batch_size
+    epoch = run.epoch + 1
+    lr = run.set_lr(epoch)
+    run.model.train()
+    steps = config.n_train // b  # the remainder of an epoch's permutation is dropped: static shapes
+    sums = torch.zeros(len(names), R, device=run.device)
+    perms = torch.stack([torch.randperm(config.n_train, device=run.device, generator=g) for g in run.gens], 1)
+    for i in range(steps):
+        sums += run.train_step(step, perms[i * b:(i + 1) * b], compiled)  # (B, R): a batch per network
+    means = {name: values.tolist() for name, values in named_stats(names, sums / steps).items()}
+    return [{"epoch": epoch, "lr": lr, **{name: means[name][r] for name in names}} for r in range(R)]
+
+
+def _validate(run: _Run, rows: list[dict], goodness: bool) -> None:
+    """Add each network's validation accuracy to its row: the linear classifier's (or BP's), and
+    goodness inference's if ``goodness`` (NaN otherwise: it costs ten passes per image).
+
+    Every curve point in fp32, like the final numbers: under bf16 autocast goodness inference loses
+    the margins it ranks labels by (a bf16 run scored 27 % in bf16 against 58 % in fp32)."""
+    fp32 = functools.partial(full_precision, run.device)
+    for r, (net, row) in enumerate(zip(run.networks(), rows)):
+        if run.config.model == "ff":
+            row["val_acc_linear"] = inference.accuracy(
+                _scores(run, net, run.encoders[r], run.xv, "linear", precision=fp32), run.yv)
+            row["val_acc_goodness"] = inference.accuracy(
+                _scores(run, net, run.encoders[r], run.xv, "goodness", precision=fp32), run.yv) if goodness else math.nan
+        else:
+            row["val_acc"] = inference.accuracy(_scores(run, net, None, run.xv, "bp", precision=fp32), run.yv)
+
+
+def _final_evaluations(run: _Run) -> list[dict]:
+    """Each network's :func:`_final_evaluation`; an FF network's last history row takes its fp32
+    goodness accuracy from there (the epoch loop leaves it out)."""
+    finals = []
+    for r, net in enumerate(run.networks()):
+        finals.append(_final_evaluation(run, r, net))
+        if run.config.model == "ff":
+            run.histories[r][-1]["val_acc_goodness"] = finals[-1]["val_acc_goodness"]
+    return finals
+
+
+class _Budget:
+    """When a call of :func:`train_many` writes its checkpoint and when it stops early: the
+    checkpoint after the last epoch (a failed evaluation or store then resumes there, not from
+    scratch), every ``checkpoint_every_s`` seconds, and before stopping; it stops when the next epoch,
+    taken as 1.2x the last, would end after ``time_budget_s`` (None: no budget) from the start."""
+
+    def __init__(self, time_budget_s: float | None, checkpoint_every_s: float):
+        self.budget, self.every = time_budget_s, checkpoint_every_s
+        self.start = self.last_save = time.perf_counter()
+
+    def after_epoch(self, epoch_s: float, last: bool) -> tuple[bool, bool]:
+        """(write the checkpoint now, stop now) after an epoch of ``epoch_s`` s; ``last``: training's last."""
+        now = time.perf_counter()
+        out_of_time = self.budget is not None and (now - self.start) + 1.2 * epoch_s > self.budget
+        save = last or out_of_time or now - self.last_save > self.every
+        if save:
+            self.last_save = now
+        return save, out_of_time and not last
+
+
 def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool | None = None,
                compile: bool | str | None = None, checkpoint: str | Path | None = None,
                time_budget_s: float | None = None, checkpoint_every_s: float = 120.0,
@@ -458,10 +543,7 @@ def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool
         print(f"note: {run.note}", file=sys.stderr, flush=True)
     names = _stat_names(config)
     every = goodness_every or max(1, config.epochs // 20)
-    b = config.batch_size
-    steps = config.n_train // b  # the remainder of an epoch's permutation is dropped: static shapes
-    call_start = time.perf_counter()
-    last_save = call_start
+    budget = _Budget(time_budget_s, checkpoint_every_s)
     bar = tqdm(total=config.epochs, initial=run.epoch, unit="epoch", disable=not progress,
                desc=config.run_id()[:40] + (f" (+{R - 1} stacked)" if R > 1 else ""), leave=False)
 
@@ -473,53 +555,25 @@ def train_many(configs: list[Config], device: str | None = "auto", *, fast: bool
 
     while run.epoch < config.epochs:
         t0 = time.perf_counter()
-        epoch = run.epoch + 1
-        lr = run.set_lr(epoch)
-        run.model.train()
-        sums = torch.zeros(len(names), R, device=dev)
-        perms = torch.stack([torch.randperm(config.n_train, device=dev, generator=g) for g in run.gens], 1)
-        for i in range(steps):
-            sums += run.train_step(step, perms[i * b:(i + 1) * b], use_compile)  # (B, R): a batch per network
-        means = (sums / steps).T.tolist()
-        due = epoch % every == 0 and epoch < config.epochs  # the last epoch's comes from the final evaluation
-        # Every curve point in fp32, like the final numbers: under bf16 autocast goodness inference
-        # loses the margins it ranks labels by (a bf16 run scored 27 % in bf16 against 58 % in fp32).
-        fp32 = functools.partial(full_precision, run.device)
-        for r, net in enumerate(run.networks()):
-            row = {"epoch": epoch, "lr": lr, **dict(zip(names, means[r]))}
-            if config.model == "ff":
-                row["val_acc_linear"] = inference.accuracy(
-                    _scores(run, net, run.encoders[r], run.xv, "linear", precision=fp32), run.yv)
-                row["val_acc_goodness"] = inference.accuracy(
-                    _scores(run, net, run.encoders[r], run.xv, "goodness", precision=fp32), run.yv) if due else math.nan
-            else:
-                row["val_acc"] = inference.accuracy(_scores(run, net, None, run.xv, "bp", precision=fp32), run.yv)
-            run.histories[r].append(row)
+        rows = _train_epoch(run, step, use_compile, names)
+        epoch = rows[0]["epoch"]
+        # the last epoch's goodness comes from the final evaluation
+        _validate(run, rows, goodness=epoch % every == 0 and epoch < config.epochs)
         epoch_s = time.perf_counter() - t0
-        for h in run.histories:
-            h[-1]["epoch_s"] = epoch_s
+        for h, row in zip(run.histories, rows):
+            h.append({**row, "epoch_s": epoch_s})
         run.seconds += epoch_s
         run.epoch = epoch
         bar.update(1)
-        bar.set_postfix({k: f"{v:.4f}" for k, v in run.histories[0][-1].items()
-                         if k.startswith("val") and not math.isnan(v)})
-        now = time.perf_counter()
-        out_of_time = time_budget_s is not None and (now - call_start) + 1.2 * epoch_s > time_budget_s
-        # After the last epoch too: a failed evaluation or store then resumes there, not from scratch.
-        if run.epoch == config.epochs or out_of_time or now - last_save > checkpoint_every_s:
+        bar.set_postfix({k: f"{v:.4f}" for k, v in rows[0].items() if k.startswith("val") and not math.isnan(v)})
+        save, stop = budget.after_epoch(epoch_s, last=epoch == config.epochs)
+        if save:
             run.save_checkpoint()
-            last_save = now
-        if out_of_time and run.epoch < config.epochs:
+        if stop:
             bar.close()
             return outcomes(False, [])
     bar.close()
-    finals = []
-    for r, net in enumerate(run.networks()):
-        final = _final_evaluation(run, r, net)
-        if config.model == "ff":
-            run.histories[r][-1]["val_acc_goodness"] = final["val_acc_goodness"]
-        finals.append(final)
-    return outcomes(True, finals)
+    return outcomes(True, _final_evaluations(run))
 
 
 def train(config: Config, device: str | None = "auto", **kwargs) -> Outcome:
@@ -535,7 +589,7 @@ def train(config: Config, device: str | None = "auto", **kwargs) -> Outcome:
     ``checkpoint_every_s`` seconds and after the last epoch (a resume there only evaluates).
     Validation accuracy is measured every epoch with the linear classifier and every
     ``goodness_every`` epochs (default: ~20 points per run, and always the last) by goodness, in
-    the training's precision; the final numbers (``Outcome.final``) in fp32.
+    fp32 like the final numbers (``Outcome.final``).
     ``layerwise`` runs a backward pass per layer (eager; same gradients, one layer's activations
     in memory at a time).
     """

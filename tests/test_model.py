@@ -9,7 +9,8 @@ from ffcnn_lib.cam import class_activation_maps
 from ffcnn_lib.inference import goodness_scores, goodness_scores_separate, linear_logits
 from ffcnn_lib.labels import LabelEncoder
 from ffcnn_lib.model import BPCNN, FFCNN, StackedFFCNN, ff_layer_loss, goodness, layer_norm
-from ffcnn_lib.train import _ff_step_fn, lr_at
+from ffcnn_lib.config import Config
+from ffcnn_lib.train import _ff_step_fn, _stat_names, lr_at, named_stats
 
 
 def test_layer_norm_divides_by_root_mean_square():
@@ -75,9 +76,10 @@ def test_first_layer_excluded_from_loss_stays_untrained(include_first):
     loss.backward()
     assert (stack.convs[0].weight.grad is not None) == include_first
     assert stack.convs[1].weight.grad is not None and stack.convs[2].weight.grad is not None
-    # the network loss is the sum of the included layer losses (stats: 3 losses, 3 accs, combined, ...)
+    # the network loss is the sum of the included layer losses
+    named = named_stats(_stat_names(Config(filters=(4, 4, 4))), stats)
     first = 0 if include_first else 1
-    torch.testing.assert_close(stats[6], stats[first:3].sum(0))
+    torch.testing.assert_close(named["combined_loss"], sum(named[f"loss_layer{i}"] for i in range(first + 1, 4)))
 
 
 def test_classifier_learns_from_detached_activations_only():
@@ -291,7 +293,6 @@ def test_stacked_networks_feed_their_classifier_what_each_network_alone_would():
 
 def test_the_default_network_is_the_configs():
     """``FFCNN()`` builds what ``Config().network()`` builds: same settings, same initial weights."""
-    from ffcnn_lib.config import Config
     torch.manual_seed(0)
     plain = FFCNN()
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ from ffcnn_lib.config import Config
 from ffcnn_lib.labels import LabelEncoder, negative_labels
 from ffcnn_lib.model import FFCNN, StackedFFCNN
 from ffcnn_lib.reference import train_reference
-from ffcnn_lib.train import _ff_step_fn, _Run, _stat_names, compiled_step, train
+from ffcnn_lib.train import _ff_step_fn, _Run, _stat_names, compiled_step, named_stats, train
 
 # 3 epochs (the cooldown starts in the second half) of 4 steps on a 3x4-filter network: seconds.
 TINY = Config(filters=(3, 4, 5), kernel=3, batch_size=25, n_train=100, n_val=50, epochs=3, lr=1e-3)
@@ -30,6 +30,13 @@ def _assert_weights_close(p: torch.Tensor, q: torch.Tensor, lr: float, steps: in
     off = ~torch.isclose(p, q.view_as(p), **CLOSE)
     assert off.float().mean() < 1e-3, f"{int(off.sum())} of {p.numel()} elements differ"
     assert (p - q.view_as(p)).abs().max() <= 2 * lr * steps
+
+
+def _assert_same_stats(stats: dict, fast_stats: torch.Tensor) -> None:
+    fast = named_stats(_stat_names(TINY), fast_stats)
+    assert list(stats) == list(fast)  # the history's columns, in order
+    for name, value in stats.items():
+        torch.testing.assert_close(value, fast[name][0], **CLOSE)
 
 
 def _lrs(config: Config, single: FFCNN) -> list[float]:
@@ -55,9 +62,7 @@ def test_ff_loss_equals_the_stacked_step(include_first):
     loss, stats = single.ff_loss(x, y, wrong, enc, include_first)
     fast_loss, fast_stats = _ff_step_fn(stack, include_first)(x.unsqueeze(1), y.view(8, 1), wrong.view(8, 1))
     torch.testing.assert_close(loss, fast_loss, **CLOSE)
-    names = _stat_names(TINY)
-    assert list(stats) == names  # the history's columns, in order
-    torch.testing.assert_close(torch.stack(list(stats.values())), fast_stats[:, 0], **CLOSE)
+    _assert_same_stats(stats, fast_stats)
     # the network loss sums the layers in the loss: layer 1 only with include_first (App. B)
     first = 0 if include_first else 1
     torch.testing.assert_close(stats["combined_loss"], sum(stats[f"loss_layer{i}"] for i in range(first + 1, 4)))
@@ -85,8 +90,9 @@ def test_reference_steps_equal_the_fast_paths_steps(compile):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        torch.testing.assert_close(loss, fast_stats[-3:-1].sum(), **CLOSE)  # network FF loss + classifier loss
-        torch.testing.assert_close(torch.stack(list(stats.values())), fast_stats[:, 0], **CLOSE)
+        fast = named_stats(_stat_names(TINY), fast_stats)
+        torch.testing.assert_close(loss, fast["combined_loss"][0] + fast["classifier_loss"][0], **CLOSE)
+        _assert_same_stats(stats, fast_stats)
         _assert_same_grads_and_weights(single, run.model, i + 1)  # the gradients, and the weights Adam updated
 
 
