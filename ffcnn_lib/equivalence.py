@@ -43,9 +43,11 @@ def records(root: Path | None = None) -> list[dict]:
 
 
 def device_type(device: str) -> str:
-    """``"cpu"`` or ``"cuda"`` from a run's device name (``"cpu (avx2, 1 thread)"``, ``"NVIDIA H100 ..."``):
-    the two take different code paths (the CPU's eager fp32 BP step, CUDA's compiled bf16 one)."""
-    return "cpu" if device.startswith("cpu") else "cuda"
+    """``"cuda"`` or ``"cpu"`` from a run's device description (``"cpu (avx2, 1 thread)"``, ``"NVIDIA H100 ..."``,
+    or several segments joined, some of them "not recorded"): the two take different code paths (the
+    CPU's eager fp32 BP step, CUDA's compiled bf16 one). Any CUDA device makes it ``"cuda"``; epochs
+    whose machine was not recorded come from CPU campaign processes (the GPU plan records its own)."""
+    return "cuda" if any(mark in device for mark in ("NVIDIA", "CUDA", "cuda", "GPU")) else "cpu"
 
 
 def current_hash(model: str, code_hash: str | None, device: str = "cpu", root: Path | None = None,

@@ -61,3 +61,12 @@ def test_checking_this_commit_against_this_checkout_finds_them_identical(tmp_pat
     record = equivalence.check(head, "ff", root=tmp_path)
     assert record["identical"] and record["code_hash"] == record["same_as"] == experiments.CODE_HASH
     assert equivalence.records(tmp_path) == [record]
+
+
+def test_a_run_whose_first_epochs_were_not_recorded_is_a_cpu_run():
+    from ffcnn_lib.experiments import UNRECORDED
+    # a campaign run resumed after a killed worker: its device joins the unrecorded segment and the CPU's
+    assert equivalence.device_type(f"{UNRECORDED}, precision not recorded for epochs 1-26; cpu (amx, 1 thread), "
+                                   "bf16-autocast for epochs 27-200") == "cpu"
+    assert equivalence.device_type("NVIDIA H100 80GB HBM3") == "cuda"
+    assert equivalence.device_type("cpu (avx2, 1 thread) / NVIDIA H200") == "cuda"
