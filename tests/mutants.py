@@ -88,11 +88,11 @@ MUTANTS = [
     Mutant("the tolerance's n and m mixed up (the paper's mean counted as worth our n seeds)", "ffcnn_lib/stats.py",
            "return s * math.sqrt(1 / n + 1 / m_eff)", "return s * math.sqrt(1 / n + 1 / n)",
            ("tests/test_report.py::test_tolerance_is_the_t_interval_of_the_seed_noise_on_shared_images",),
-           note="issue #29's statistics: the lead re-checks the choice"),
+           note="on issue #29's noise model"),
     Mutant("a claim's sign flipped (BP's accuracy said to rise with the filters)", "ffcnn_lib/claims.py",
            '"val_acc_bp", None, "filters_n", -1,', '"val_acc_bp", None, "filters_n", +1,',
            ("tests/test_claims.py::test_claims_follow_the_data",),
-           note="issue #29's claims: the lead re-checks the choice"),
+           note="on issue #29's claim rules"),
 ]
 
 
