@@ -12,9 +12,11 @@ pt=0
 if [ "${1:-}" = "--with-resume-points" ]; then pt=1; shift; fi
 msg=${1:?usage: tools/commit_campaign.sh [--with-resume-points] "commit message"}
 paths=(results/runs results/benchmarks README.md)
+# a deleted resume point (its run finished) goes in at once: a deletion adds nothing to .git
 while IFS= read -r f; do paths+=("$f"); done < <(
-  { git ls-files -m -o --exclude-standard -- results/partial; git ls-files -d -- results/partial; } |
-    sort -u | { if [ "$pt" = 1 ]; then cat; else grep -v '\.pt$' || true; fi })
+  { git ls-files -m -o --exclude-standard -- results/partial |
+      { if [ "$pt" = 1 ]; then cat; else grep -v '\.pt$' || true; fi }
+    git ls-files -d -- results/partial; } | sort -u)
 git add -A -- "${paths[@]}"
 before=$(git rev-parse HEAD)
 git commit -q -m "$msg" -- "${paths[@]}"
