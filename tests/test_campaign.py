@@ -44,8 +44,8 @@ def test_a_cell_that_matches_no_config_or_several_is_an_error():
 def test_campaign_stops_with_a_committed_resume_point_and_the_next_call_finishes(results_root):
     cells = [campaign.Cell("tiny", "cam")]
     config = cells[0].config("smoke")
-    kw = dict(cells=cells, profile="smoke", progress=False, min_left_s=0)
-    # a budget spent after the first epoch: the run stops at that boundary
+    kw = dict(cells=cells, profile="smoke", progress=False, min_left_s=-math.inf)
+    # a budget spent after the first epoch (it starts whatever is left): the run stops at that boundary
     assert campaign.run(1e-3, **kw) == 0
     resume = results_root / "partial" / f"{config.run_id()}.pt"
     assert resume.exists() and not (results_root / "checkpoints" / resume.name).exists()
@@ -73,13 +73,13 @@ def test_curves_follow_each_started_cell_with_the_paper_value_where_it_reports_o
         == {"fig3a", "fig4b", "fashion"}
     cells = [campaign.Cell("tiny", "cam")]
     assert campaign.curves(cells=cells, profile="smoke").empty  # nothing started
-    assert campaign.run(1e-3, cells=cells, profile="smoke", progress=False, min_left_s=0) == 0
+    assert campaign.run(1e-3, cells=cells, profile="smoke", progress=False, min_left_s=-math.inf) == 0
     curve = campaign.curves(cells=cells, profile="smoke")
     assert curve["epoch"].tolist() == [1] and curve["status"].iloc[0] == "partial"
     assert 0 < curve["val_acc"].iloc[0] <= 1
     # the seeds of one configuration share the panel of its seed-0 cell
     seeds = [campaign.Cell("tiny", "cam"), campaign.Cell("tiny, seed 1", "cam", seed=1)]
-    assert campaign.run(1e-3, cells=seeds[1:], profile="smoke", progress=False, min_left_s=0) == 0
+    assert campaign.run(1e-3, cells=seeds[1:], profile="smoke", progress=False, min_left_s=-math.inf) == 0
     both = campaign.curves(cells=seeds, profile="smoke").drop_duplicates("cell")
     assert both[["cell", "seed", "panel"]].values.tolist() == [["tiny", 0, "tiny"], ["tiny, seed 1", 1, "tiny"]]
 
