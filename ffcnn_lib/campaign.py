@@ -385,12 +385,14 @@ def training_now(root: Path | None = None) -> list[str]:
 
 def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cells: list[Cell] | None = None,
          root: Path | None = None, measure: bool = False, max_measure: int = 4,
-         profile: str = "paper") -> pd.DataFrame:
+         profile: str = "paper", judge: value.Judge | None = None) -> pd.DataFrame:
     """Which cells this machine trains, in order: one row per cell with its estimated epoch time
     and hours left here, where the estimate comes from, and ``plan``: "planned", "finished", or
     why not (hardware, a pending decision, too slow to finish within :data:`MAX_RUNS` campaign
     runs of ``budget_s``). ``measure``: time the steps of up to ``max_measure`` planned-to-be cells
-    not measured on this kind yet (about 40 s each with compilation; run it with the CPU idle)."""
+    not measured on this kind yet (about 40 s each with compilation; run it with the CPU idle).
+    ``judge``: the evidence the cells' worth is read from (default :meth:`value.Judge.now`, about a
+    second; :meth:`value.Judge.empty` where only the estimates and ``plan`` are wanted)."""
     threads = threads_per_worker(workers)
     steps = measured_steps(root=root)
     if measure and (busy := training_now(root)):
@@ -399,13 +401,14 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
         measure = False
     cells = CELLS if cells is None else cells
     if measure:  # in the order the plan would take the cells on what is measured so far
-        first = plan(budget_s, workers, cells, root, profile=profile)
+        judge = judge or (value.Judge.now(root) if profile == "paper" else value.Judge.empty())
+        first = plan(budget_s, workers, cells, root, profile=profile, judge=judge)
         _measure_first([cells[i] for i in first.dropna(subset=["order"]).sort_values("order").index],
                        threads, max_measure, root, profile)
         steps = measured_steps(root=root)
     rows = []
     cost = {model: relative_cost(model, threads, root) for model in ("ff", "bp")}
-    judge = value.Judge.now(root) if profile == "paper" else value.Judge.empty()
+    judge = judge or (value.Judge.now(root) if profile == "paper" else value.Judge.empty())
     for i, cell in enumerate(cells):
         config = cell.config(profile)
         done, status = _epochs_done(config, root)
@@ -532,12 +535,13 @@ def _progress(config: Config, root: Path | None) -> tuple[pd.DataFrame, dict] | 
 
 
 def status(root: Path | None = None, cells: list[Cell] | None = None, profile: str = "paper",
-           budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS) -> pd.DataFrame:
+           budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS,
+           judge: value.Judge | None = None) -> pd.DataFrame:
     """One row per cell: finished, partial (epochs done) or not started, with accuracies so far,
     training time and device, and this machine's plan (:func:`plan`): the estimated hours left
     here and whether this machine trains the cell, or why not."""
     cells = CELLS if cells is None else cells
-    here = plan(budget_s, workers, cells, root, profile=profile)
+    here = plan(budget_s, workers, cells, root, profile=profile, judge=judge)
     rows = []
     for cell, (_, p) in zip(cells, here.iterrows()):
         c = cell.config(profile)
@@ -690,7 +694,8 @@ def progress_text(artifact: str, root: Path | None = None) -> str:
     if not cells:
         return ""
     lines = []
-    for _, row in status(root, cells=cells).iterrows():
+    # only each cell's progress and whether it is planned here: no need to weigh what it settles
+    for _, row in status(root, cells=cells, judge=value.Judge.empty()).iterrows():
         if row["status"] != "partial":
             continue
         left = f"about {row['left_hours']:.1f} h left on this kind of machine" if row["left_hours"] == row["left_hours"] \

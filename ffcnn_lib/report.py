@@ -503,15 +503,17 @@ def evidence(artifact: str, root=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def status_table() -> pd.DataFrame:
+def status_table(pool: dict[str, Spread] | None = None) -> pd.DataFrame:
     """The 25 distinct quantities the paper reports, each beside our evidence (paper or short
-    profile runs) with its verdict; "no evidence yet" where there is none."""
+    profile runs) with its verdict; "no evidence yet" where there is none. ``pool``: the seed
+    spreads (default :func:`global_pool`, read once for all artifacts)."""
+    pool = global_pool() if pool is None else pool
     frames = []
     for artifact in reported()["artifact"].unique():
         ev = evidence(artifact)
         if ev.empty:
             ev = pd.DataFrame(columns=[*KEY, "profile", "precision"])
-        frames.append(compare(ev, artifact))
+        frames.append(compare(ev, artifact, pool=pool))
     return distinct(pd.concat(frames, ignore_index=True))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -76,25 +76,20 @@ def _number(config: Config, status: pd.DataFrame) -> pd.DataFrame:
     return status[mask]
 
 
-def hinges(config: Config, numbers: pd.DataFrame, verdicts: dict[str, str], claims: list) -> bool:
+def hinges(config: Config, numbers: pd.DataFrame, verdicts: dict[str, str], claims: list,
+           pool: dict | None = None) -> bool:
     """Whether another seed of ``config``'s cell can still change a verdict: one of its reported
     numbers (``numbers``: its rows of the status table) differs from the paper's by less than
-    :data:`HINGE_SE` standard errors (its tolerance over the quantile behind it), or one of its
+    :data:`HINGE_SE` standard errors (its tolerance over the quantile behind it: the t of the seed
+    spread ``pool`` it was taken with, else the normal one of the sampling stand-in), or one of its
     claims reads "inconclusive"."""
     for _, r in numbers.iterrows():
         if r["n_seeds"] and math.isfinite(r["diff_pp"]) and math.isfinite(r["tolerance_pp"]):
-            se = r["tolerance_pp"] / (_crit_of(r) if r.get("noise") == "seed spread" else 1.96)
-            if abs(r["diff_pp"]) <= HINGE_SE * se:
+            spread = (pool or {}).get("goodness" if r["method"] == "goodness" else "classifier")
+            seeds = r.get("noise") == "seed spread" and spread is not None and spread.known
+            if abs(r["diff_pp"]) <= HINGE_SE * r["tolerance_pp"] / (spread.crit() if seeds else 1.96):
                 return True
     return any(verdicts.get(c.text, "").startswith("inconclusive") for c in claims)
-
-
-def _crit_of(row) -> float:
-    """The t quantile a compare row's tolerance was taken with (tolerance / sd of the difference)."""
-    from .report import global_pool
-
-    spread = global_pool().get("goodness" if row["method"] == "goodness" else "classifier")
-    return spread.crit() if spread is not None and spread.known else 1.96
 
 
 @dataclass(frozen=True)
@@ -115,6 +110,7 @@ class Judge:
     verdicts: dict
     status: pd.DataFrame
     reporting: frozenset
+    pool: dict = field(default_factory=dict)  # the seed spreads behind the status table's tolerances
 
     @classmethod
     def empty(cls) -> "Judge":
@@ -126,13 +122,14 @@ class Judge:
         another ``root`` (the report functions read the store only)."""
         from .claims import check_claims
         from .experiments import results_dir
-        from .report import evidence, reported, status_table
+        from .report import evidence, global_pool, reported, status_table
 
         if root is not None and root.resolve() != results_dir().resolve():
             return cls.empty()
         frames = {a: e for a in ARTIFACTS if not (e := evidence(a)).empty}
-        verdicts = dict(zip(*check_claims(frames, None).pipe(lambda t: (t["claim"], t["verdict"]))))
-        return cls(paper_cells_done(), verdicts, status_table(), frozenset(reported()["artifact"]))
+        pool = global_pool()  # the summary's: read once, for the claims and the status table
+        verdicts = dict(zip(*check_claims(frames, None, pool=pool).pipe(lambda t: (t["claim"], t["verdict"]))))
+        return cls(paper_cells_done(), verdicts, status_table(pool), frozenset(reported()["artifact"]), pool)
 
     def worth(self, config: Config, artifacts: tuple[str, ...], seed: int) -> Worth:
         """The value of training ``config`` (seed ``seed``; a cell of ``artifacts``) to the end
@@ -143,7 +140,7 @@ class Judge:
         labels = tuple(claim_label(c.text) for c in claims)
         gives = any(a in self.reporting and config in ARTIFACTS[a]() for a in artifacts)
         numbers = _number(config, self.status) if gives else self.status.iloc[:0]
-        if seed > 0 and not hinges(config, numbers, self.verdicts, claims):
+        if seed > 0 and not hinges(config, numbers, self.verdicts, claims, self.pool):
             return Worth(0.0, labels, "a further seed, and no verdict hinges on it")
         value, parts = 0.0, []
         for c in claims:
