@@ -4,6 +4,8 @@ Several cells of the paper use networks small enough for two CPU cores at the pa
 epochs, batch 50, the full 50,000/10,000 split, Adam 5e-5 for FF and 1e-3 for BP). :data:`CELLS`
 lists them in order of value; each is the ``paper``-profile run (seed 0 first) of one cell of an
 artifact in :data:`~ffcnn_lib.sweeps.ARTIFACTS`, so the book picks it up as a paper-profile number.
+A few cells that no CPU reaches at 200 epochs are read at the ``short`` profile instead (the paper's
+widths and data, 20 epochs; ``Cell.profile``): indicative readings, which enter no verdict.
 
 A 16-filter run takes hours on two cores, longer than a work session may train. So
 ``python -m ffcnn_lib campaign --budget-minutes 150`` (run it under ``nice``) trains the first
@@ -50,7 +52,8 @@ class Cell:
 
     ``priority`` orders the plan (1 first, see :data:`CELLS`); ``needs`` names hardware the cell
     makes sense on only (``"bf16"``: a CPU with native bf16); ``waits`` names the decisions of
-    :data:`DECIDED` it must not start before."""
+    :data:`DECIDED` it must not start before; ``profile`` is the one it trains under (``short``:
+    an indicative reading, issue #31 f)."""
 
     name: str
     artifact: str
@@ -62,6 +65,7 @@ class Cell:
     reason: str = ""
     needs: str = ""
     waits: tuple[str, ...] = ()
+    profile: str = "paper"
 
     def paper(self) -> Config:
         """The cell's config at the paper's settings, as the artifact defines it (one source of truth)."""
@@ -71,9 +75,10 @@ class Cell:
             raise LookupError(f"{self.artifact}: {len(found)} configs match {self.match}; expected one")
         return found[0].replace(**self.change) if self.change else found[0]
 
-    def config(self, profile: str = "paper") -> Config:
-        """The run: the paper profile (200 epochs, full data) for this cell's seed (tests: ``smoke``)."""
-        return PROFILE[profile].apply(self.paper(), self.seed)
+    def config(self, profile: str | None = None) -> Config:
+        """The run: the cell's profile (the paper's: 200 epochs, full data) for its seed; ``profile``
+        overrides it (tests: ``smoke``)."""
+        return PROFILE[profile or self.profile].apply(self.paper(), self.seed)
 
     def blocked(self) -> str:
         """Why the cell may not start here and now ("" if it may): hardware or a pending decision."""
@@ -103,6 +108,7 @@ _WHY_26_MAPS = ("issue #26: where a pooled network is read (goodness with its th
                 "each convolution's output or the pooled maps), pooled 16x5x5 under the decided defaults, seed 0")
 _WHY_FASHION = ("issue #27: the paper's method beyond MNIST, on Fashion-MNIST at its settings (the FF - BP gap "
                 "beside MNIST's at the same network)")
+_WHY_SHORT = "issue #31 f: an indicative reading (short profile: the paper's widths and data, 20 epochs, one seed) of "
 _FASHION = (("FF 16x5x5", {"model": "ff", "max_pool": False}), ("FF 16x5x5, max pooling", {"model": "ff", "max_pool": True}),
             ("BP 16x5x5", {"model": "bp"}))
 
@@ -196,6 +202,19 @@ CELLS: list[Cell] = [
          reason="issue #31 d: Fig. 3A's BP point at 32 filters (with 16x7x7: whether BP falls with width)"),
     Cell("FF 64x3x3, label set 2 (Table 2)", "table2", {"filters": _w(64), "kernel": 3, "label_set": "set2"},
          priority=3, waits=FF_DECISIONS, reason=_WHY_FAST + " (reported 98.22 %; issue #31 e)"),
+    # Issue #31 f (appended: a running campaign names cells by their position here): indicative
+    # readings at the short profile (the paper's widths and data, 20 epochs, one seed) of sweeps no
+    # 2-core CPU trains at 200 epochs. Priority 5, beside Fashion-MNIST's first seeds: after every
+    # paper-settings cell a verdict reads, before any further seed nothing hinges on.
+    *[Cell(f"FF 32x7x7 batch {b}, K = {K:g} (Fig. 5, short profile)", "fig5",
+           {"filters": _w(32), "batch_size": b, "K": K}, priority=5, waits=FF_DECISIONS, profile="short",
+           reason=_WHY_SHORT + "Fig. 5's K grid at 32 filters (the paper: best K about 0.2, for batches 25 and 50)")
+      for b in (50, 25) for K in (0.1, 0.2, 0.35, 0.5, 0.65, 0.8)],
+    *[Cell(f"FF 64x3x3 batch {b} (Fig. 4A, short profile)", "fig4a", {"kernel": 3, "batch_size": b}, priority=5,
+           waits=FF_DECISIONS, profile="short",
+           reason=_WHY_SHORT + "Fig. 4A's batch grid at its cheapest filter size (the paper sees smaller batches "
+                               "win for 5x5 and 7x7, and says nothing of 3x3)")
+      for b in (10, 25, 50, 100)],
 ]
 
 
@@ -385,14 +404,15 @@ def training_now(root: Path | None = None) -> list[str]:
 
 def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cells: list[Cell] | None = None,
          root: Path | None = None, measure: bool = False, max_measure: int = 4,
-         profile: str = "paper", judge: value.Judge | None = None) -> pd.DataFrame:
+         profile: str | None = None, judge: value.Judge | None = None) -> pd.DataFrame:
     """Which cells this machine trains, in order: one row per cell with its estimated epoch time
     and hours left here, where the estimate comes from, and ``plan``: "planned", "finished", or
     why not (hardware, a pending decision, too slow to finish within :data:`MAX_RUNS` campaign
     runs of ``budget_s``). ``measure``: time the steps of up to ``max_measure`` planned-to-be cells
     not measured on this kind yet (about 40 s each with compilation; run it with the CPU idle).
     ``judge``: the evidence the cells' worth is read from (default :meth:`value.Judge.now`, about a
-    second; :meth:`value.Judge.empty` where only the estimates and ``plan`` are wanted)."""
+    second; :meth:`value.Judge.empty` where only the estimates and ``plan`` are wanted, and where
+    ``profile`` replaces every cell's own, as the tests' ``smoke`` does)."""
     threads = threads_per_worker(workers)
     steps = measured_steps(root=root)
     if measure and (busy := training_now(root)):
@@ -401,14 +421,14 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
         measure = False
     cells = CELLS if cells is None else cells
     if measure:  # in the order the plan would take the cells on what is measured so far
-        judge = judge or (value.Judge.now(root) if profile == "paper" else value.Judge.empty())
+        judge = judge or (value.Judge.now(root) if profile is None else value.Judge.empty())
         first = plan(budget_s, workers, cells, root, profile=profile, judge=judge)
         _measure_first([cells[i] for i in first.dropna(subset=["order"]).sort_values("order").index],
                        threads, max_measure, root, profile)
         steps = measured_steps(root=root)
     rows = []
     cost = {model: relative_cost(model, threads, root) for model in ("ff", "bp")}
-    judge = judge or (value.Judge.now(root) if profile == "paper" else value.Judge.empty())
+    judge = judge or (value.Judge.now(root) if profile is None else value.Judge.empty())
     for i, cell in enumerate(cells):
         config = cell.config(profile)
         done, status = _epochs_done(config, root)
@@ -427,6 +447,8 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
                 if left_h > MAX_RUNS * per_run / 3600 else "planned"
         worth = value.Worth(math.nan, (), "finished") if status == "finished" else \
             value.Worth(0.0, (), "a variant of a paper cell (an investigation): enters no claim") if cell.change else \
+            value.Worth(0.0, (), f"an indicative reading ({cell.profile} profile): enters no verdict") \
+            if cell.profile != "paper" else \
             judge.worth(cell.paper(), (cell.artifact, *cell.also), cell.seed)
         per_h = worth.value / (left_h * cost[config.model]) if left_h > 0 else math.nan
         rows.append({**row, "epoch_s_here": epoch_s, "left_hours_here": left_h, "estimate": source, "plan": why,
@@ -444,7 +466,7 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
     return df.assign(order=df["#"].map(order)).drop(columns="#")
 
 
-def _measure_first(cells: list[Cell], threads: int, max_measure: int, root: Path | None, profile: str) -> None:
+def _measure_first(cells: list[Cell], threads: int, max_measure: int, root: Path | None, profile: str | None) -> None:
     """Time the steps not measured on this kind yet of up to ``max_measure`` unfinished cells that may
     train here, in the order given (the plan's): the cells trained first are planned on their own
     measurement, the rest on one scaled by FLOPs (issue #25)."""
@@ -485,11 +507,12 @@ def _epochs_done(config: Config, root: Path | None) -> tuple[int, str]:
 
 
 def run(budget_s: float, device: str = "cpu", progress: bool = True, root: Path | None = None,
-        cells: list[Cell] | None = None, profile: str = "paper", min_left_s: float = 60.0) -> int:
+        cells: list[Cell] | None = None, profile: str | None = None, min_left_s: float = 60.0) -> int:
     """Train the first unfinished cells within ``budget_s`` seconds; returns how many cells are finished.
 
-    Validation by goodness every 10 epochs (the paper profile's setting: it costs ~20 s on two
-    cores), by the linear classifier every epoch; weights are kept (CAMs, re-evaluation).
+    Validation by goodness as the cell's profile sets it (every 10 epochs at the paper's settings:
+    it costs ~20 s on two cores), by the linear classifier every epoch; weights are kept (CAMs,
+    re-evaluation).
     """
     t0 = time.perf_counter()
     cells = CELLS if cells is None else cells
@@ -506,7 +529,7 @@ def run(budget_s: float, device: str = "cpu", progress: bool = True, root: Path 
                 continue
             print(f"campaign: {cell.name}: {config.run_id()} ({left / 60:.0f} min left)", flush=True)
             result = run_or_load(config, device=device, time_budget_s=left, save_weights=True, progress=progress,
-                                 goodness_every=PROFILE["paper"].goodness_every, root=root,
+                                 goodness_every=PROFILE[cell.profile].goodness_every, root=root,
                                  checkpoint_dir=checkpoint_dir(root))
         if result is None:
             break  # out of budget: the resume point and the per-epoch record are in results/partial
@@ -534,7 +557,7 @@ def _progress(config: Config, root: Path | None) -> tuple[pd.DataFrame, dict] | 
     return partial
 
 
-def status(root: Path | None = None, cells: list[Cell] | None = None, profile: str = "paper",
+def status(root: Path | None = None, cells: list[Cell] | None = None, profile: str | None = None,
            budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS,
            judge: value.Judge | None = None) -> pd.DataFrame:
     """One row per cell: finished, partial (epochs done) or not started, with accuracies so far,
@@ -572,7 +595,7 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
     return pd.DataFrame(rows)
 
 
-def times_table(root: Path | None = None, cells: list[Cell] | None = None, profile: str = "paper") -> pd.DataFrame:
+def times_table(root: Path | None = None, cells: list[Cell] | None = None, profile: str | None = None) -> pd.DataFrame:
     """How long each finished cell took, as measured: wall time (``train_seconds`` of its
     provenance), the sessions it ran in, and per session the machine and the median of its
     epochs' ``epoch_s`` (each epoch's steps and validation). The README's table, never typed."""
@@ -655,7 +678,7 @@ def reported_val(cell: Cell) -> float:
     return math.nan
 
 
-def curves(root: Path | None = None, cells: list[Cell] | None = None, profile: str = "paper") -> pd.DataFrame:
+def curves(root: Path | None = None, cells: list[Cell] | None = None, profile: str | None = None) -> pd.DataFrame:
     """Per-epoch validation accuracy of every started cell, finished or not, in long form: cell,
     epoch, val_acc (linear classifier for FF, the network's output for BP), val_acc_goodness (every
     10 epochs), status, the paper's reported value where it gives one (``reported_pct``), the run's

@@ -18,7 +18,7 @@ import pandas as pd
 from .experiments import load_run
 from .report import KEY, MIN_SEEDS, NARROW, NO_EVIDENCE, _n_images, _seeds, family, global_pool
 from .stats import Spread, t_crit
-from .sweeps import FIDELITY, by_fidelity, cells_under, collect, one_profile
+from .sweeps import FIDELITY, PROFILE, by_fidelity, cells_under, collect, one_profile
 
 CLAIM_RULES_MD = r"""**How a claim is judged.** A claim compares our own runs, all evaluated on the same validation
 images, so the noise of a difference of means is the seed-to-seed one. Its arms share one variance, pooled over
@@ -539,25 +539,36 @@ def cells_text(rows: pd.DataFrame, every: pd.DataFrame) -> str:
     return ", ".join(dict.fromkeys(labels))
 
 
+# Profiles a partial verdict may stand on, most faithful first: the paper's settings, else the
+# short profile's indicative readings (issue #31 f: the paper's widths and data, 20 epochs).
+PARTIAL_PROFILES = ("paper", "short")
+
+
 def _partial(claim: Claim, df: pd.DataFrame, io: Loaders) -> dict | None:
     """The claim judged on the cells that have finished runs at the paper's settings, when at least
     two of its cells have them but not all (issue #31): the same check and statistics as a whole
-    claim, on fewer cells. Its ``missing`` cells, as (artifact, cell), would settle the rest."""
-    if "cell" not in df:
+    claim, on fewer cells. Its ``missing`` cells, as (artifact, cell), would settle the rest. Where
+    the paper's settings give no such reading, the ``short`` profile's runs may (marked indicative)."""
+    if "cell" not in df or claim.check is _confusion:
         return None
-    paper = df[df["profile"] == "paper"]
-    every, done = _cells_of(df), _cells_of(paper)
-    if claim.check is _confusion or len(done) < 2 or len(done) == len(every):
-        return None
-    try:
-        outcome, evidence = claim.check(_with_width(paper), io)
-    except EVALUATION_ERRORS:
-        return None
-    seeds = _min_seeds(paper)
-    return {"outcome": outcome, "evidence": evidence, "seeds": seeds, "tested_on": cells_text(paper, df),
-            "cells": f"{len(done)} of {len(every)}", "missing": [k for k in every.index if k not in done.index],
-            "verdict": f"{outcome} on {len(done)} of {len(every)} cells ({_seeds(seeds)} per cell"
-                       + (": indicative)" if seeds < MIN_SEEDS else ")")}
+    every = _cells_of(df)
+    for profile in PARTIAL_PROFILES:
+        rows = df[df["profile"] == profile]
+        done = _cells_of(rows)
+        if len(done) < 2 or len(done) == len(every):
+            continue
+        try:
+            outcome, evidence = claim.check(_with_width(rows), io)
+        except EVALUATION_ERRORS:
+            continue
+        seeds = _min_seeds(rows)
+        where = "" if profile == "paper" else f"{profile} profile, {PROFILE[profile].epochs} epochs, "
+        return {"outcome": outcome, "evidence": evidence, "seeds": seeds, "profile": profile,
+                "tested_on": cells_text(rows, df), "cells": f"{len(done)} of {len(every)}",
+                "missing": [k for k in every.index if k not in done.index],
+                "verdict": f"{outcome} on {len(done)} of {len(every)} cells ({where}{_seeds(seeds)} per cell"
+                           + (": indicative)" if seeds < MIN_SEEDS or profile != "paper" else ")")}
+    return None
 
 
 def claim_verdict(outcome: str, profile: str, seeds: int, show_narrow: bool = True) -> str:
@@ -587,7 +598,8 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable | Non
     Where at least two of a claim's cells have finished paper-profile runs but not all, and the rest
     has no better than narrow ones, the claim is judged on those cells (``tested_on`` names them,
     ``missing`` lists the others as (artifact, cell)): a partial verdict, "confirmed on 2 of 12 cells
-    (1 seed per cell: indicative)". ``pool``: the seed spreads behind arms without their own (default
+    (1 seed per cell: indicative)"; failing two such cells, on two or more short-profile ones
+    (:data:`PARTIAL_PROFILES`), always indicative. ``pool``: the seed spreads behind arms without their own (default
     :func:`ffcnn_lib.report.global_pool`, the committed results').
     """
     io = Loaders(result_loader, run_loader or load_run, global_pool() if pool is None else pool)
@@ -602,7 +614,9 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable | Non
             df = df[claim.cells(df).to_numpy()]
         mixed = df["profile"].nunique() > 1
         partial = _partial(claim, df, io) if mixed else None
-        so_far = f"; at the paper's settings so far ({partial['cells']} cells): {partial['evidence']}" if partial else ""
+        at = "at the paper's settings" if partial and partial["profile"] == "paper" else \
+            f"at the {partial['profile']} profile" if partial else ""
+        so_far = f"; {at} so far ({partial['cells']} cells): {partial['evidence']}" if partial else ""
         every = df
         if mixed:
             found = by_fidelity(df["profile"])
@@ -636,7 +650,7 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable | Non
 
 
 def _partial_row(claim: Claim, partial: dict) -> dict:
-    return {"claim": claim.text, "verdict": partial["verdict"], "evidence": partial["evidence"], "profile": "paper",
+    return {"claim": claim.text, "verdict": partial["verdict"], "evidence": partial["evidence"], "profile": partial["profile"],
             "seeds": partial["seeds"], "tested_on": partial["tested_on"], "missing": partial["missing"]}
 
 

@@ -371,6 +371,21 @@ def test_a_partial_contradiction():
     assert _verdict(_fig3a_partial((0.980, 0.981)), FIG3A_FF) == "inconclusive on 2 of 4 cells (1 seed per cell: indicative)"
 
 
+def test_a_partial_reading_at_the_short_profile_is_indicative_and_says_so():
+    # issue #31 f: two FF cells read at the short profile (20 epochs), none at the paper's settings
+    results = _fig3a_partial((0.975, 0.983))
+    df = results["fig3a"]
+    short = {"fig3a": df.assign(profile=df["profile"].where(df["profile"] != "paper", "short"))}
+    row = _claims(short, pool=POOL).loc[FIG3A_FF]
+    assert row["verdict"] == "confirmed on 2 of 4 cells (short profile, 20 epochs, 1 seed per cell: indicative)"
+    assert row["profile"] == "short" and row["tested_on"] == "16 filters, 32 filters"
+    # two cells at the paper's settings speak before two others at the short profile
+    mixed = {"fig3a": df.assign(profile=df["profile"].where(~df["cell"].isin([2, 3]), "short"))}
+    row = _claims(mixed, pool=POOL).loc[FIG3A_FF]
+    assert row["profile"] == "paper" and row["tested_on"] == "16 filters, 32 filters"
+    assert row["verdict"] == "confirmed on 2 of 4 cells (1 seed per cell: indicative)"
+
+
 def test_a_claim_with_one_paper_cell_is_not_tested_yet():
     df = _fig3a_partial((0.975, 0.983))["fig3a"]
     one = df[~((df.cell == 1) & (df.profile == "paper"))]
