@@ -453,6 +453,10 @@ class Claim:
     check: Callable  # (rows, Loaders) -> (outcome, evidence); outcome: confirmed|contradicted|inconclusive
     cells: Callable | None = None  # rows of the cells the check reads (default: all of its artifacts)
     also: tuple[str, ...] = ()  # further artifacts the check reads (their rows are concatenated)
+    # What the check compares, as (the column that varies, the columns held equal): two cells make a
+    # comparison where they agree on the second and differ in the first. None: one cell is enough
+    # (the check reads two inference methods or a confusion matrix of the same runs).
+    compares: tuple[str, tuple[str, ...]] | None = None
 
     @property
     def artifacts(self) -> tuple[str, ...]:
@@ -461,26 +465,32 @@ class Claim:
 
 CLAIMS = [
     Claim("headline", "The best FF network is comparable to the BP baseline: 99.20 % vs 99.13 % (Sec. 3.1, Fig. 3)",
-          _ff_vs_bp, also=("bp",)),
+          _ff_vs_bp, also=("bp",), compares=("model", ())),
     Claim("headline", "Goodness beats the linear classifier on the test set: 99.16 % vs 99.00 % (Sec. 3.1)",
           _test_goodness),
     Claim("fig3a", "FF accuracy rises monotonically with the filters per layer (Fig. 3A)", _fig3a_ff,
-          lambda df: df["model"] == "ff"),
+          lambda df: df["model"] == "ff", compares=("filters", ("model",))),
     Claim("fig3a", "BP accuracy falls slightly with the filters per layer (Fig. 3A)", _fig3a_bp,
-          lambda df: df["model"] == "bp"),
+          lambda df: df["model"] == "bp", compares=("filters", ("model",))),
     Claim("headline", "Digits 4 and 9 are classified worst, 1, 3 and 7 best (Fig. 3B)", _confusion),
-    Claim("fig4a", "Smaller batches are better for 5x5 and 7x7 filters, over batches 10 to 100 (Fig. 4A)", _fig4a),
+    Claim("fig4a", "Smaller batches are better for 5x5 and 7x7 filters, over batches 10 to 100 (Fig. 4A)", _fig4a,
+          compares=("batch_size", ("kernel",))),
     Claim("fig4b", "Accuracy falls with smaller filter size (7x7 > 5x5 > 3x3) at every width (Fig. 4B)",
-          _fig4b_kernel),
-    Claim("fig4b", "Accuracy rises with filters per layer for every filter size (Fig. 4B)", _fig4b_width),
+          _fig4b_kernel, compares=("kernel", ("filters",))),
+    Claim("fig4b", "Accuracy rises with filters per layer for every filter size (Fig. 4B)", _fig4b_width,
+          compares=("filters", ("kernel",))),
     Claim("table1", "Goodness inference beats the linear classifier (Table 1)", _table1),
     Claim("fig5", "The optimal K is about 0.2 for 32 filters, 0.65 for 64 and 0.35 for 128, at batch 25 and 50 "
-          "alike (Fig. 5)", _fig5_best),
-    Claim("fig5", "Optimizing K gains up to about 0.2 % over K = 0.35 (Fig. 5)", _fig5_gain),
-    Claim("table2", "Label set 1 is at least as good as set 2 (Table 2)", _table2),
-    Claim("table3", "Max pooling lowers accuracy (Table 3)", _table3),
-    Claim("fig9", "Adding layer 1 to the loss slows the convergence of layers 2 and 3 (Fig. 9)", _fig9_speed),
-    Claim("fig9", "Adding layer 1 to the loss costs about 2 % accuracy (Fig. 9)", _fig9_cost),
+          "alike (Fig. 5)", _fig5_best, compares=("K", ("filters", "batch_size"))),
+    Claim("fig5", "Optimizing K gains up to about 0.2 % over K = 0.35 (Fig. 5)", _fig5_gain,
+          compares=("K", ("filters", "batch_size"))),
+    Claim("table2", "Label set 1 is at least as good as set 2 (Table 2)", _table2,
+          compares=("label_set", ("filters", "kernel", "batch_size"))),
+    Claim("table3", "Max pooling lowers accuracy (Table 3)", _table3, compares=("max_pool", ("filters", "kernel"))),
+    Claim("fig9", "Adding layer 1 to the loss slows the convergence of layers 2 and 3 (Fig. 9)", _fig9_speed,
+          compares=("include_first_layer", ())),
+    Claim("fig9", "Adding layer 1 to the loss costs about 2 % accuracy (Fig. 9)", _fig9_cost,
+          compares=("include_first_layer", ())),
 ]
 EVALUATION_ERRORS = (KeyError, IndexError, ValueError, FileNotFoundError, ZeroDivisionError)
 

@@ -1,11 +1,12 @@
 """What a campaign cell settles (issue #31): the paper's claims it enters, the reported number it
 gives, and so its value per CPU hour, by which :func:`ffcnn_lib.campaign.plan` ranks the cells.
 
-A claim is judged as soon as two of its cells have finished runs at the paper's settings (a
-partial verdict, :mod:`ffcnn_lib.claims`), so a cell is worth most where it gives a claim its
-second cell (:data:`UNLOCKS`), less where it adds to a claim already judged (:data:`MOVES`) or gives
-a claim its first (:data:`FIRST`); a reported number without evidence adds :data:`NUMBER`. Further
-seeds are worth something only where a verdict hinges on them (:func:`hinges`): breadth first.
+A claim is judged as soon as two of its cells with finished runs at the paper's settings make a
+comparison (a partial verdict, :mod:`ffcnn_lib.claims`; ``Claim.compares`` says which cells do), so
+a cell is worth most where it makes a claim's first comparison (:data:`UNLOCKS`), less where it
+adds one to a claim already judged (:data:`MOVES`), least where it makes none yet (:data:`FIRST`:
+the first of a pair); a reported number without evidence adds :data:`NUMBER`. Further seeds are
+worth something only where a verdict hinges on them (:func:`hinges`): breadth first.
 """
 from __future__ import annotations
 
@@ -47,20 +48,37 @@ def entered(config: Config, artifacts: tuple[str, ...]) -> list:
     return out
 
 
-def paper_cells_done() -> dict[str, int]:
-    """Per claim (its text): how many of its cells have finished runs at the paper's settings."""
+def paper_cells_done() -> dict[str, list[dict]]:
+    """Per claim (its text): its cells (as :func:`~ffcnn_lib.sweeps.cell_key`) that have finished
+    runs at the paper's settings."""
     from .claims import CLAIMS
 
     plans = {a: cell_plan(a) for a in {a for c in CLAIMS for a in c.artifacts}}
-    done = {}
+    done: dict[str, list[dict]] = {}
     for claim in CLAIMS:
-        n = 0
+        keys = []
         for a in claim.artifacts:
             for profile, paper, _ in plans[a]:
-                row = pd.DataFrame([{**cell_key(paper), "artifact": a}])
-                n += profile == "paper" and (claim.cells is None or bool(claim.cells(row).iloc[0]))
-        done[claim.text] = n
+                key = cell_key(paper)
+                row = pd.DataFrame([{**key, "artifact": a}])
+                if profile == "paper" and (claim.cells is None or bool(claim.cells(row).iloc[0])):
+                    keys.append(key)
+        done[claim.text] = keys
     return done
+
+
+def comparisons(claim, keys: list[dict]) -> int:
+    """How many comparisons the cells ``keys`` (as :func:`~ffcnn_lib.sweeps.cell_key`) give ``claim``:
+    pairs that agree on the columns its ``compares`` holds equal and differ in the one it varies;
+    where one cell is enough (``compares`` None), the distinct cells."""
+    cells = {tuple(sorted((k, str(v)) for k, v in key.items())) for key in keys}
+    if claim.compares is None:
+        return len(cells)
+    vary, within = claim.compares
+    groups: dict[tuple, set] = {}
+    for cell in map(dict, cells):
+        groups.setdefault(tuple(cell[c] for c in within), set()).add(cell[vary])
+    return sum(len(v) * (len(v) - 1) // 2 for v in groups.values())
 
 
 def _number(config: Config, status: pd.DataFrame) -> pd.DataFrame:
@@ -102,10 +120,10 @@ class Worth:
 
 @dataclass(frozen=True)
 class Judge:
-    """The state of the evidence that a cell's worth depends on: per claim its finished paper cells
-    (:func:`paper_cells_done`) and verdict, the README's status table of the reported numbers, and
-    the artifacts with reported numbers. :meth:`empty` knows nothing: every cell is worth 0 (the
-    plan then falls back to the cells' priorities)."""
+    """The state of the evidence that a cell's worth depends on: per claim its cells with finished
+    runs at the paper's settings (:func:`paper_cells_done`) and its verdict, the README's status
+    table of the reported numbers, and the artifacts with reported numbers. :meth:`empty` knows
+    nothing: every cell is worth 0 (the plan then falls back to the cells' priorities)."""
     done: dict
     verdicts: dict
     status: pd.DataFrame
@@ -142,10 +160,12 @@ class Judge:
         numbers = _number(config, self.status) if gives else self.status.iloc[:0]
         if seed > 0 and not hinges(config, numbers, self.verdicts, claims, self.pool):
             return Worth(0.0, labels, "a further seed, and no verdict hinges on it")
-        value, parts = 0.0, []
+        value, parts, key = 0.0, [], cell_key(config)
         for c in claims:
-            n = self.done.get(c.text, 0)
-            w = UNLOCKS if n == 1 else MOVES if n >= 2 else FIRST
+            done = self.done.get(c.text, [])
+            before, after = comparisons(c, done), comparisons(c, [*done, key])
+            # a further seed of a cell already judged moves its claim (only where a verdict hinges on it)
+            w = MOVES if key in done else FIRST if after == before else UNLOCKS if before == 0 else MOVES
             parts.append({UNLOCKS: "unlocks", MOVES: "moves", FIRST: "starts"}[w] + f" '{claim_label(c.text)}'")
             value += w
         if len(numbers) and (seed > 0 or (numbers["n_seeds"] == 0).all()):

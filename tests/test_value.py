@@ -7,6 +7,7 @@ import pytest
 
 from ffcnn_lib import campaign, value
 from ffcnn_lib.claims import CLAIMS
+from ffcnn_lib.sweeps import cell_key
 
 FIG4B_KERNEL = next(c.text for c in CLAIMS if c.text.startswith("Accuracy falls with smaller filter size"))
 FIG4B_WIDTH = next(c.text for c in CLAIMS if c.text.startswith("Accuracy rises with filters per layer"))
@@ -39,28 +40,49 @@ def _judge(done, status=None, verdicts=None):
     return value.Judge(done, verdicts or {}, _status() if status is None else status, frozenset({"table3"}))
 
 
-def test_a_claims_second_cell_is_worth_most_then_a_further_one_then_a_first():
+def _key(name):
+    return cell_key(_cell(name).paper())
+
+
+def test_a_cell_that_makes_a_claims_first_comparison_is_worth_most_then_a_further_one_then_none():
     pool = _cell("FF 16-32-64 7x7, max pooling (Table 3)").paper()
-    unlock = _judge({TABLE3: 1}).worth(pool, ("table3",), 0)
-    move = _judge({TABLE3: 2}).worth(pool, ("table3",), 0)
-    first = _judge({TABLE3: 0}).worth(pool, ("table3",), 0)
+    unpooled, pair = _key("FF 16-32-64 7x7 (Table 3)"), [_key("FF 16x5x5 (Table 3, CAMs)"),
+                                                          _key("FF 16x5x5, max pooling (Table 3)")]
+    unlock = _judge({TABLE3: [unpooled]}).worth(pool, ("table3",), 0)  # its own pair: Table 3's first comparison
+    move = _judge({TABLE3: [*pair, unpooled]}).worth(pool, ("table3",), 0)  # a second pair
+    first = _judge({TABLE3: []}).worth(pool, ("table3",), 0)
+    # a cell of Table 3 whose partner has no run makes no comparison, however many cells the claim has
+    alone = _judge({TABLE3: pair}).worth(pool, ("table3",), 0)
     # each also gives the reported 98.22 % its first evidence (+1)
-    assert (unlock.value, move.value, first.value) == (value.UNLOCKS + 1, value.MOVES + 1, value.FIRST + 1)
+    assert (unlock.value, move.value, first.value, alone.value) == \
+        (value.UNLOCKS + 1, value.MOVES + 1, value.FIRST + 1, value.FIRST + 1)
     assert unlock.why.startswith("unlocks 'Max pooling lowers accuracy [Table 3]'")
+    assert alone.why.startswith("starts 'Max pooling lowers accuracy [Table 3]'")
     assert _judge({}).worth(pool, ("fashion",), 0).value == 0  # beyond the paper: no claim, no number
     assert value.Judge.empty().worth(pool, ("table3",), 0).value == 0
+
+
+def test_comparisons_count_the_pairs_a_claim_reads():
+    kernel, width = (next(c for c in CLAIMS if c.text == t) for t in (FIG4B_KERNEL, FIG4B_WIDTH))
+    keys = [_key("FF 16x5x5 (Table 3, CAMs)"), _key("FF 16x3x3 (Fig. 4B)"), _key("FF 32x5x5 (Fig. 4B)")]
+    assert value.comparisons(kernel, keys) == 1  # 16 filters: 3x3 against 5x5
+    assert value.comparisons(width, keys) == 1  # 5x5: 16 against 32 filters
+    assert value.comparisons(kernel, keys + keys[:1]) == 1  # a cell twice (a further seed) adds none
+    table1 = next(c for c in CLAIMS if c.artifact == "table1")
+    assert table1.compares is None and value.comparisons(table1, keys[:1]) == 1  # one run reads both methods
 
 
 def test_a_further_seed_is_worth_something_only_where_a_verdict_hinges_on_it():
     pool = _cell("FF 16-32-64 7x7, max pooling (Table 3)").paper()
     # one seed 0.05 pp off with a tolerance of 0.28 pp (sd 0.14): within 3 sd, a second seed may decide
-    close = _judge({TABLE3: 2}, _status(diff=0.05, n=1, tol=0.28)).worth(pool, ("table3",), 1)
+    done = {TABLE3: [_key("FF 16x5x5 (Table 3, CAMs)"), _key("FF 16x5x5, max pooling (Table 3)")]}
+    close = _judge(done, _status(diff=0.05, n=1, tol=0.28)).worth(pool, ("table3",), 1)
     assert close.value > 0
     # 1.0 pp off: clearly off whatever another seed says
-    far = _judge({TABLE3: 2}, _status(diff=1.0, n=1, tol=0.28)).worth(pool, ("table3",), 1)
+    far = _judge(done, _status(diff=1.0, n=1, tol=0.28)).worth(pool, ("table3",), 1)
     assert far.value == 0 and "no verdict hinges" in far.why
     # an inconclusive claim hinges on it too
-    unsure = _judge({TABLE3: 2}, _status(diff=1.0, n=1, tol=0.28), {TABLE3: "inconclusive on 2 of 10 cells"})
+    unsure = _judge(done, _status(diff=1.0, n=1, tol=0.28), {TABLE3: "inconclusive on 2 of 10 cells"})
     assert unsure.worth(pool, ("table3",), 1).value > 0
 
 
@@ -80,7 +102,10 @@ def test_the_plan_ranks_by_worth_per_hour_breadth_first(results_root, monkeypatc
     path = campaign.steps_path("avx2", results_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"kind": "avx2", "steps": steps}))
-    judge = _judge({FIG4B_KERNEL: 1, FIG4B_WIDTH: 1})
+    # 16x5x5 and 32x3x3 make no comparison yet; 16x3x3 and 32x5x5 each give both claims their first
+    done = [cell_key(c.paper()) for c in (campaign.Cell("a", "fig4b", {"filters": (16, 16, 16), "kernel": 5}),
+                                          campaign.Cell("b", "fig4b", {"filters": (32, 32, 32), "kernel": 3}))]
+    judge = _judge({FIG4B_KERNEL: done, FIG4B_WIDTH: done})
     monkeypatch.setattr(value.Judge, "now", classmethod(lambda cls, root=None: judge))
     df = campaign.plan(cells=[dear, seed1, cheap, urgent], budget_s=1e9)
     order = df.dropna(subset=["order"]).sort_values("order")["cell"].tolist()
