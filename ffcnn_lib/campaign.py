@@ -445,11 +445,13 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
             per_run = max(budget_s, DEFAULT_BUDGET_S)
             why = f"too slow here ({left_h:.1f} h left > {MAX_RUNS} runs of {per_run / 3600:.1f} h)" \
                 if left_h > MAX_RUNS * per_run / 3600 else "planned"
+        arts = (cell.artifact, *cell.also)
         worth = value.Worth(math.nan, (), "finished") if status == "finished" else \
             value.Worth(0.0, (), "a variant of a paper cell (an investigation): enters no claim") if cell.change else \
-            value.Worth(0.0, (), f"an indicative reading ({cell.profile} profile): enters no verdict") \
+            value.Worth(0.0, tuple(value.claim_label(c.text) for c in value.entered(cell.paper(), arts)),
+                        f"an indicative reading ({cell.profile} profile): enters no verdict") \
             if cell.profile != "paper" else \
-            judge.worth(cell.paper(), (cell.artifact, *cell.also), cell.seed)
+            judge.worth(cell.paper(), arts, cell.seed)
         per_h = worth.value / (left_h * cost[config.model]) if left_h > 0 else math.nan
         rows.append({**row, "epoch_s_here": epoch_s, "left_hours_here": left_h, "estimate": source, "plan": why,
                      "relative_cost": cost[config.model], "claims": "; ".join(worth.claims), "value": worth.value,

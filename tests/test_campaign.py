@@ -46,6 +46,7 @@ def test_a_short_profile_cell_is_the_books_short_run_and_is_worth_no_verdict(res
         assert cell.config() in [run for _, run in sweeps.configs(cell.artifact, "short")]
     row = campaign.plan(cells=cells[:1]).iloc[0]
     assert row["value"] == 0 and row["settles"] == "an indicative reading (short profile): enters no verdict"
+    assert row["claims"].startswith("The optimal K is about 0.2 for 32 filters")  # what it reads, indicatively
     # it validates by goodness as its profile says (every 5 epochs), not as the paper's profile (10)
     seen = {}
     monkeypatch.setattr(campaign, "run_or_load", lambda config, **kw: seen.update(config=config, **kw))
