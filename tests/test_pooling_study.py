@@ -128,3 +128,19 @@ def test_the_outcome_names_the_missing_cells_until_the_study_is_decided(results_
     assert "Of the 8 cells of the factorial" in text and "0 have finished" in text
     assert "* *Loewe, image*, with pooling: not started" in text
     assert "decided when all 7 have finished" in text
+
+
+def test_once_the_study_is_decided_the_campaign_carries_its_winners_seeds(committed_results):
+    """The rule gives the winner three seeds of both networks: once every pair has finished, the
+    campaign must list the winner's missing seed runs (appended to campaign.CELLS with the decision's
+    date), or they would never train."""
+    runs = inv.pooling_runs()
+    decision = inv.pooling_decision(inv.pooling_readings(runs))
+    if decision["winner"] is None:
+        pytest.skip(f"not decided yet: waiting for {', '.join(decision['waiting'])}")
+    cells = {c.config() for c in campaign.CELLS}
+    seeds = inv.pooling_runs(seeds=inv.SEEDS, names=(decision["winner"],))
+    missing = [f"{'with' if r['max_pool'] else 'without'} pooling, seed {r['seed']}" for _, r in seeds.iterrows()
+               if r["status"] != "finished"
+               and inv.pool_config(inv.POOL_CONFIGURATIONS[decision["winner"]], r["max_pool"], r["seed"]) not in cells]
+    assert not missing, f"the winner, {decision['winner']}, has no campaign cell for: {'; '.join(missing)}"
