@@ -351,6 +351,11 @@ def test_a_step_is_keyed_by_the_code_path_it_takes_on_each_kind(monkeypatch):
     assert campaign.step_key(Config.bp(precision="fp32"), 2, "amx") == "bp-16-16-16-k5-b50 eager fp32 2t"
     assert campaign.step_key(ff, 1, "avx2") == "ff-16-16-16-k5-b50 compiled fp32 1t"
     assert campaign.step_key(ff, 1, "amx") == "ff-16-16-16-k5-b50 compiled bf16 1t"
+    # where a pooled network is read changes its step (goodness on the pooled maps: 1.5x at 16x5x5)
+    pooled = ff.replace(max_pool=True)
+    assert campaign.step_key(pooled.replace(goodness_maps="pooled", classifier_maps="pooled"), 1, "amx") \
+        == "ff-16-16-16-k5-b50-pool-gpool-cpool compiled bf16 1t"
+    assert campaign.step_key(pooled.replace(classifier_maps="pooled"), 1, "amx") == "ff-16-16-16-k5-b50-pool-cpool compiled bf16 1t"
 
 
 def test_bp_on_a_bf16_kind_is_never_estimated_from_a_step_of_another_code_path(results_root, monkeypatch):
