@@ -574,6 +574,7 @@ def _partial(claim: Claim, df: pd.DataFrame, io: Loaders) -> dict | None:
         seeds = _min_seeds(rows)
         where = "" if profile == "paper" else f"{profile} profile, {PROFILE[profile].epochs} epochs, "
         return {"outcome": outcome, "evidence": evidence, "seeds": seeds, "profile": profile,
+                "at": "at the paper's settings" if profile == "paper" else f"at the {profile} profile",
                 "tested_on": cells_text(rows, df), "cells": f"{len(done)} of {len(every)}",
                 "missing": [k for k in every.index if k not in done.index],
                 "verdict": f"{outcome} on {len(done)} of {len(every)} cells ({where}{_seeds(seeds)} per cell"
@@ -624,9 +625,7 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable | Non
             df = df[claim.cells(df).to_numpy()]
         mixed = df["profile"].nunique() > 1
         partial = _partial(claim, df, io) if mixed else None
-        at = "at the paper's settings" if partial and partial["profile"] == "paper" else \
-            f"at the {partial['profile']} profile" if partial else ""
-        so_far = f"; {at} so far ({partial['cells']} cells): {partial['evidence']}" if partial else ""
+        so_far = f"; {partial['at']} so far ({partial['cells']} cells): {partial['evidence']}" if partial else ""
         every = df
         if mixed:
             found = by_fidelity(df["profile"])
