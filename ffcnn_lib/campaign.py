@@ -106,6 +106,8 @@ _WHY_26 = ("issue #26: the 2x2x2 factorial at 16x5x5 (init x classifier input x 
            "settings: does any set of unstated choices give both of Table 3's numbers (98.16 %, 97.57 %)?")
 _WHY_26_MAPS = ("issue #26: where a pooled network is read (goodness with its threshold, and the linear classifier: "
                 "each convolution's output or the pooled maps), pooled 16x5x5 under the decided defaults, seed 0")
+_WHY_26_SEEDS = ("issue #26: seeds 1 and 2 of the configuration that the study's rule found closest to Table 3's "
+                 "pair (98.16 %, 97.57 %), so that both of its numbers get the summary page's verdict")
 _WHY_FASHION = ("issue #27: the paper's method beyond MNIST, on Fashion-MNIST at its settings (the FF - BP gap "
                 "beside MNIST's at the same network)")
 _WHY_SHORT = "issue #31 f: an indicative reading (short profile: the paper's widths and data, 20 epochs, one seed) of "
@@ -215,6 +217,14 @@ CELLS: list[Cell] = [
            reason=_WHY_SHORT + "Fig. 4A's batch grid at its cheapest filter size (the paper sees smaller batches "
                                "win for 5x5 and 7x7, and says nothing of 3x3)")
       for b in (10, 25, 50, 100)],
+    # Issue #26's decision (appended: a running campaign names cells by their position here): by the
+    # rule fixed on 2026-12-04 (chapter 14), applied on 2026-12-05 once all seven seed-0 pairs had
+    # finished, "Loewe, image" comes closest to Table 3's pair; it gets seeds 1 and 2 of both networks.
+    # Priority 1: the study's last runs. The pooled ones first (0.6 h each on one avx512-bf16 thread,
+    # against 2.4 h for an unpooled one), so that a session finishes what it starts.
+    *[Cell(f"FF 16x5x5{', max pooling' if pool else ''}, Loewe init, classifier on the image (issue 26), seed {seed}",
+           "table3", _16x5_pool if pool else _16x5, seed=seed, change={"init": "loewe"}, priority=1, reason=_WHY_26_SEEDS)
+      for pool in (True, False) for seed in (1, 2)],
 ]
 
 

@@ -104,9 +104,12 @@ CPU_FAST_MIN_STEPS = 5000
 # BP's CPU fast path (bf16 autocast + channels_last, issue #25) becomes BP's default on CPUs with
 # native bf16 only once its precision twin (BP 16x5x5 seed 0 in bf16, campaign cell "BP 16x5x5,
 # bf16 twin (issue 25)") lies within the three fp32 seeds' spread by the summary page's rule
-# (chapter 13). Until then every BP run without precision="bf16" trains in eager fp32, so that no
-# paper-settings BP run mixes in bf16 epochs that nothing has judged yet.
-BP_CPU_BF16 = False
+# (chapter 13). Until then every BP run without precision="bf16" trained in eager fp32, so that no
+# paper-settings BP run mixed in bf16 epochs that nothing had judged. Judged on 2026-12-05: the twin
+# finished at 98.96 % against the fp32 seeds' 98.98 % (tolerance 0.16 pp), and its curve lies 0.07 pp
+# from seed 0's on average: it matches. A BP run that began in fp32 and resumes here continues in
+# bf16; its provenance's segments say which epochs trained in which precision.
+BP_CPU_BF16 = True
 
 
 def default_fast(device: torch.device, config: Config, native_bf16: bool | None = None) -> bool:

@@ -120,9 +120,17 @@ def test_fast_path_defaults_on_cuda_and_for_long_ff_runs_on_a_cpu():
     assert default_fast(cpu, long_ff, native_bf16=False)  # FF compiles in fp32 where bf16 is emulated
 
 
-def test_bp_stays_eager_fp32_by_default_until_its_bf16_twin_has_matched():
+def test_bp_trains_in_bf16_by_default_only_if_its_twin_matches(committed_results):
+    """BP_CPU_BF16 is a decision that must stand on the committed twin (issue #25): on when its
+    verdict is "matches", off while it has not finished or does not match."""
+    from ffcnn_lib import investigation, train
+    twin = investigation.bp_twin(committed_results)
+    assert train.BP_CPU_BF16 == (twin["status"] == "finished" and twin["verdict"] == "matches"), twin["verdict"]
+
+
+def test_bp_stays_eager_fp32_by_default_while_its_bf16_twin_has_not_matched(monkeypatch):
     from ffcnn_lib import train
-    assert train.BP_CPU_BF16 is False  # the BP twin (issue #25) has not been judged yet
+    monkeypatch.setattr(train, "BP_CPU_BF16", False)  # before the BP twin (issue #25) was judged
     cpu = torch.device("cpu")
     assert not default_fast(cpu, Config.bp(), native_bf16=True) and code_path(Config.bp(), "cpu", True) == (False, False)
     assert default_fast(cpu, Config.bp(precision="bf16"), native_bf16=True)  # the twin itself
