@@ -737,9 +737,20 @@ def _waiting_list(runs: pd.DataFrame) -> str:
                      + (f", seed {r['seed']}" if r["seed"] else "") + f": {_run_state(r)}" for _, r in runs.iterrows())
 
 
-def pooling_decision_text(readings: dict[str, dict | None], runs: pd.DataFrame) -> str:
+def decided_on(runs: pd.DataFrame, root: Path | None = None) -> str:
+    """The day the rule could first be applied (YYYY-MM-DD): when the last of the seed-0 runs of
+    :func:`pooling_runs` finished, by its provenance ("" where none records it)."""
+    from .experiments import load_run
+
+    done = runs[(runs["status"] == "finished") & (runs["seed"] == 0)]["run_id"].unique()
+    stamps = [load_run(i, root).summary["provenance"].get("finished", "") for i in done]
+    return max(stamps, default="")[:10]
+
+
+def pooling_decision_text(readings: dict[str, dict | None], runs: pd.DataFrame, root: Path | None = None) -> str:
     """Where the study's decision stands, computed: the configurations waiting for runs (with how
-    far they got or their cost), the readings so far, and the winner once all have finished."""
+    far they got or their cost), the readings so far, and the winner once all have finished, with
+    the day it was decided (:func:`decided_on`)."""
     d = pooling_decision(readings)
     done = {n: r for n, r in readings.items() if r is not None}
     so_far = "; ".join(f"*{n}*: {_pair_words(r)}, distance {r['distance']:.1f}" + (" (matches the pair)" if r["matches"] else "")
@@ -750,7 +761,8 @@ def pooling_decision_text(readings: dict[str, dict | None], runs: pd.DataFrame) 
                 + (f" (one seed each, indicative: {so_far})" if done else "") + ". Waiting for:\n\n"
                 + _waiting_list(waiting) + "\n\n" + POOLING_RULE_MD)
     return (f"All {len(readings)} configurations have both seed-0 runs (one seed each, indicative): {so_far}. "
-            + POOLING_RULE_MD + f" **By that rule: {d['winner']}** ({d['reason']}); it gets three seeds.")
+            + POOLING_RULE_MD + f" **By that rule: {d['winner']}** ({d['reason']}); it gets three seeds. Decided on "
+            f"{decided_on(runs, root) or 'a day not recorded'}, when the last of the seed-0 runs finished.")
 
 
 def pooling_outcome_text(root: Path | None = None) -> str:
@@ -769,18 +781,20 @@ def pooling_outcome_text(root: Path | None = None) -> str:
     lowers = [n for n, r in readings.items() if r is not None and r["lowers"]]
     matches = [n for n, r in readings.items() if r is not None and r["matches"]]
     done = [n for n, r in readings.items() if r is not None]
+    seed0 = (f"Of the {len(readings)} configurations the study compares (chapter *Choices the paper leaves open*), "
+             f"{len(done)} have both networks: pooling lowers accuracy, as the paper says, in {len(lowers)} of them "
+             f"({'; '.join(f'*{n}*' for n in lowers) or 'none'}), and "
+             + (f"{len(matches)} match both of the paper's numbers within the tolerance "
+                f"({'; '.join(f'*{n}*' for n in matches)}); " if matches
+                else "none matches both of the paper's numbers within the tolerance; ")
+             + "one seed each, so indicative. ")
     if d["winner"] is None:
-        return (head + f"Of the {len(readings)} configurations the study compares (chapter *Choices the paper leaves "
-                f"open*), {len(done)} have both networks: pooling lowers accuracy, as the paper says, in "
-                f"{len(lowers)} of them ({'; '.join(f'*{n}*' for n in lowers) or 'none'}), and "
-                + (f"{len(matches)} match both of the paper's numbers within the tolerance "
-                   f"({'; '.join(f'*{n}*' for n in matches)}); "
-                   if matches else "none matches both of the paper's numbers within the tolerance; ")
-                + "one seed each, so indicative. Which configuration comes closest is decided when all "
-                f"{len(readings)} have finished, by the rule written down before their runs (chapter *Choices the paper "
-                "leaves open*).")
+        return (head + seed0 + f"Which configuration comes closest is decided when all {len(readings)} have finished, "
+                "by the rule written down before their runs (chapter *Choices the paper leaves open*).")
+    w = readings[d["winner"]]
     seeded = seeds_reading(d["winner"], pooling_runs(root, SEEDS, (d["winner"],)))
-    text = head + f"By the rule of chapter *Choices the paper leaves open*, **{d['winner']}** comes closest ({d['reason']}). "
+    text = (head + seed0 + f"By the rule of chapter *Choices the paper leaves open*, **{d['winner']}** comes closest "
+            f"({d['reason']}; at seed 0 {_pair_words(w)}, distance {w['distance']:.1f}). ")
     if "waiting" in seeded:
         return text + "Its three seeds are not all finished:\n\n" + _waiting_list(seeded["waiting"])
     r = seeded["reading"]

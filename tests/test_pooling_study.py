@@ -1,6 +1,7 @@
 """Issue #26: the max-pooling study at 16x5x5 (investigation.py): which runs it reads, its 2x2x2
 table, and the decision rule fixed on 2026-12-04 before its runs finished."""
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -144,3 +145,19 @@ def test_once_the_study_is_decided_the_campaign_carries_its_winners_seeds(commit
                if r["status"] != "finished"
                and inv.pool_config(inv.POOL_CONFIGURATIONS[decision["winner"]], r["max_pool"], r["seed"]) not in cells]
     assert not missing, f"the winner, {decision['winner']}, has no campaign cell for: {'; '.join(missing)}"
+
+
+def test_a_decided_study_says_when_and_keeps_what_seed_0_found(committed_results):
+    """Issue #26: the decision is written with its date (the day its last seed-0 run finished), and
+    chapter 10's outcome keeps the seed-0 findings (sign counts, matches) beside the winner's seeds."""
+    runs = inv.pooling_runs()
+    readings = inv.pooling_readings(runs)
+    decision = inv.pooling_decision(readings)
+    if decision["winner"] is None:
+        pytest.skip(f"not decided yet: waiting for {', '.join(decision['waiting'])}")
+    day = inv.decided_on(runs)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) and day >= "2026-12-04"  # not before the rule was fixed
+    assert f"Decided on {day}" in inv.pooling_decision_text(readings, runs)
+    outcome = inv.pooling_outcome_text()
+    assert f"**{decision['winner']}** comes closest" in outcome and "at seed 0" in outcome
+    assert f"lowers accuracy, as the paper says, in {sum(r['lowers'] for r in readings.values())} of them" in outcome
