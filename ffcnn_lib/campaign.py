@@ -31,7 +31,7 @@ import pandas as pd
 from . import machine, value
 from .bench import EVAL_OVERHEAD  # an epoch's validation on top of its steps
 from .config import Config
-from .experiments import UNRECORDED, claim, load, load_partial, results_dir, run_or_load, write_atomic
+from .experiments import UNRECORDED, claim, load, load_partial, results_dir, run_or_load, run_precision, write_atomic
 from .sweeps import ARTIFACTS, PROFILE, cell_key
 
 
@@ -223,7 +223,8 @@ CELLS: list[Cell] = [
     # Priority 1: the study's last runs. The pooled ones first (0.6 h each on one avx512-bf16 thread,
     # against 2.4 h for an unpooled one), so that a session finishes what it starts.
     *[Cell(f"FF 16x5x5{', max pooling' if pool else ''}, Loewe init, classifier on the image (issue 26), seed {seed}",
-           "table3", _16x5_pool if pool else _16x5, seed=seed, change={"init": "loewe"}, priority=1, reason=_WHY_26_SEEDS)
+           "table3", _16x5_pool if pool else _16x5, seed=seed, change={"init": "loewe"}, priority=1,
+           reason=_WHY_26_SEEDS)
       for pool in (True, False) for seed in (1, 2)],
 ]
 
@@ -589,7 +590,7 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
         if result is not None:
             prov, final = result.summary["provenance"], result.summary["final"]
             row.update(status="finished", epochs_done=len(result.metrics), device=prov["device"],
-                       precision=prov.get("precision", ""), train_hours=prov["train_seconds"] / 3600,
+                       precision=run_precision(prov), train_hours=prov["train_seconds"] / 3600,
                        val_acc=final.get("val_acc_bp", final.get("val_acc_linear")),
                        val_acc_goodness=final.get("val_acc_goodness", math.nan))
         elif (progress := _progress(c, root)) is not None:
@@ -597,7 +598,7 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
             val = _val_acc(metrics)
             good = metrics["val_acc_goodness"].dropna() if "val_acc_goodness" in metrics else pd.Series(dtype=float)
             row.update(status="partial", epochs_done=len(metrics), device=info["provenance"]["device"],
-                       precision=info["provenance"].get("precision", ""),
+                       precision=run_precision(info["provenance"]),
                        train_hours=metrics["epoch_s"].sum() / 3600, val_acc=val.iloc[-1],
                        val_acc_goodness=good.iloc[-1] if len(good) else math.nan)
         else:

@@ -228,11 +228,26 @@ def union(rows: pd.DataFrame, compact: str, whole: str, sep: str = "; ") -> str:
 
 def precision_summary(segs: list[dict], last: str) -> str:
     """The run's training precision: one name, or which precision trained which epochs where a
-    ``precision="auto"`` run resumed on another kind of machine changed it (issue #17)."""
+    ``precision="auto"`` run resumed on another kind of machine changed it (issue #17). Consecutive
+    segments in one precision (a run resumed with another thread count) read as one span."""
     named = [s for s in segs if s.get("precision")]
     if len({s["precision"] for s in named}) <= 1 and len(named) == len(segs):
         return last
-    return ", ".join(f"{s.get('precision') or 'not recorded'} (epochs {s['epochs'][0]}-{s['epochs'][1]})" for s in segs)
+    spans: list[list] = []  # [precision, first epoch, last epoch]
+    for s in segs:
+        name = s.get("precision") or "not recorded"
+        if spans and spans[-1][0] == name:
+            spans[-1][2] = s["epochs"][1]
+        else:
+            spans.append([name, *s["epochs"]])
+    return ", ".join(f"{name} (epochs {first}-{last})" for name, first, last in spans)
+
+
+def run_precision(prov: dict) -> str:
+    """A stored run's training precision in words (:func:`precision_summary` of its segments where
+    it has them, so that records written before spans were merged read alike)."""
+    return precision_summary(prov["segments"], prov.get("precision", "")) if prov.get("segments") \
+        else prov.get("precision", "")
 
 
 def provenance(outcome, before: list[dict] | None = None) -> dict:

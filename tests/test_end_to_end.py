@@ -286,3 +286,7 @@ def test_a_run_whose_precision_changed_on_resume_says_which_epochs_had_which():
     two = [{"epochs": [1, 17], "device": "A", "seconds": 1.0},  # a segment from before precision was kept
            {"epochs": [18, 200], "device": "B", "precision": "bf16-autocast", "seconds": 1.0}]
     assert precision_summary(two, "bf16-autocast") == "not recorded (epochs 1-17), bf16-autocast (epochs 18-200)"
+    three = [{"epochs": [1, 25], "device": "A", "precision": "fp32", "seconds": 1.0},  # resumed twice, the
+             {"epochs": [26, 185], "device": "B 1 thread", "precision": "bf16-autocast", "seconds": 1.0},  # second
+             {"epochs": [186, 200], "device": "B 2 threads", "precision": "bf16-autocast", "seconds": 1.0}]  # alike
+    assert precision_summary(three, "bf16-autocast") == "fp32 (epochs 1-25), bf16-autocast (epochs 26-200)"
