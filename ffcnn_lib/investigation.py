@@ -24,7 +24,7 @@ import pandas as pd
 from . import campaign, report, sweeps
 from .claims import epochs_to_plateau
 from .config import Config
-from .experiments import load, validation_precision
+from .experiments import load, run_precision, validation_precision
 from .stats import Spread
 
 
@@ -68,7 +68,7 @@ def runs_table(runs: dict[str, Config] = INIT_RUNS, root: Path | None = None) ->
     for label, config in runs.items():
         m, status, prov = metrics_of(config, root)
         row = {"run": label, "status": status, "epochs": 0 if m is None else len(m),
-               "precision": prov.get("precision", "")}
+               "precision": run_precision(prov)}
         if m is not None and len(m):
             late = 100 * m["val_acc_linear"].iloc[-LATE:]
             good = m["val_acc_goodness"].dropna() if "val_acc_goodness" in m else pd.Series(dtype=float)
