@@ -545,7 +545,10 @@ def run(budget_s: float, device: str = "cpu", progress: bool = True, root: Path 
                 print(f"campaign: {cell.name}: another campaign process trains it; next cell", flush=True)
                 continue
             print(f"campaign: {cell.name}: {config.run_id()} ({left / 60:.0f} min left)", flush=True)
-            result = run_or_load(config, device=device, time_budget_s=left, save_weights=True, progress=progress,
+            # max: a caller that starts a cell whatever is left (min_left_s < 0) may find the budget
+            # already spent by the time it gets here, and a training's budget cannot be negative
+            result = run_or_load(config, device=device, time_budget_s=max(left, 0.0), save_weights=True,
+                                 progress=progress,
                                  goodness_every=PROFILE[cell.profile].goodness_every, root=root,
                                  checkpoint_dir=checkpoint_dir(root))
         if result is None:
