@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .experiments import load_run
-from .report import KEY, MIN_SEEDS, NARROW, NO_EVIDENCE, _n_images, _seeds, family, global_pool
+from .report import KEY, MIN_SEEDS, NARROW, NO_EVIDENCE, _n_images, _seeds, global_pool, spread_of
 from .stats import Spread, t_crit
 from .sweeps import FIDELITY, PROFILE, by_fidelity, cells_under, collect, one_profile
 
@@ -24,7 +24,8 @@ CLAIM_RULES_MD = r"""**How a claim is judged.** A claim compares our own runs, a
 images, so the noise of a difference of means is the seed-to-seed one. Its arms share one variance, pooled over
 the arms with two or more seeds: $\mathrm{se} = s\sqrt{1/n_a + 1/n_b}$ with $\nu = \sum (n_i - 1)$ degrees of
 freedom. Where no arm has two seeds, the seed spread pooled over every cell at the paper's settings (the summary's
-tolerance, same family of inference method) stands in, with its degrees of freedom; where none is known either,
+tolerance, same family of inference method) stands in, with its degrees of freedom; for `short`-profile arms
+(20 epochs) the same runs' spread after 20 epochs, several times larger; where none is known either,
 the binomial $p(1-p)/N$ of the evaluation set, an upper bound for runs on the same images, with the normal
 quantile. A difference is *clear* beyond $t\,\mathrm{se}$, with $t$ the two-sided 95 % point of Student's t at
 $\nu$, Bonferroni-adjusted for the comparisons the claim makes. No verdict rests on a sign alone: without any
@@ -170,18 +171,19 @@ class Loaders:
     run: Callable
     pool: dict = field(default_factory=dict)
 
-    def spread(self, col: str) -> Spread | None:
-        """The pooled seed spread of accuracy column ``col`` (e.g. val_acc_linear), as a fraction."""
+    def spread(self, col: str, profile: str = "paper") -> Spread | None:
+        """The pooled seed spread of accuracy column ``col`` (e.g. val_acc_linear) of runs of
+        ``profile`` (:func:`ffcnn_lib.report.spread_of`), as a fraction."""
         method = col.split("_acc_", 1)[-1]
         try:
-            s = self.pool.get(family(method))
+            s = spread_of(self.pool, method, profile)
         except ValueError:  # not an inference method's accuracy
             return None
         return None if s is None or not s.known else Spread(s.s / 100, s.dof, s.cells)
 
 
 def _acc_arms(df: pd.DataFrame, by, col: str, io: Loaders, split: str = "val") -> dict:
-    return arms(df, by, col, _binomial(col, _n_images(_profile(df), split)), io.spread(col))
+    return arms(df, by, col, _binomial(col, _n_images(_profile(df), split)), io.spread(col, _profile(df)))
 
 
 def _fmt_series(label: str, xs, ests: list[Est]) -> str:

@@ -60,7 +60,9 @@ pooled degrees of freedom. The verdict takes $m_\mathrm{eff} = 1$, the conservat
 spread, "typically 0.01 %", is far below ours (below), so we cannot tell whether its 5 runs were independent.
 The reading with $m_\mathrm{eff} = 5$ stands beside each verdict. A number is *reproduced* when $|d|$ is within
 the tolerance with $n \ge 3$ seeds at the paper's settings; with 1 or 2 seeds, or under the `short` profile, the
-same test is only indicative. Were the paper's validation images another draw than ours, each side would add the
+same test is only indicative. A `short`-profile run stops after 20 epochs, where seeds still scatter several times
+more than after 200, so its $s$ is its own: the same multi-seed runs read at epoch 20 of their per-epoch curves (the
+learning rates are constant, so a 20-epoch run is the first 20 epochs of a 200-epoch one with its seed). Were the paper's validation images another draw than ours, each side would add the
 sampling term $p(1-p)/N$ of its $N = 10{,}000$ images: that reading is shown as a sensitivity check, and it is the
 stand-in where no seed spread is known yet."""
 
@@ -101,19 +103,63 @@ def seed_pool(rows: pd.DataFrame) -> dict[str, Spread]:
     return out
 
 
-def global_pool() -> dict[str, Spread]:
-    """:func:`seed_pool` over the finished runs of every artifact the paper reports numbers for."""
+# Where a run's per-epoch curve keeps each family's validation accuracy (BP's curve says "val_acc").
+CURVE_COLUMNS = {"val_acc_linear": "val_acc_linear", "val_acc_bp": "val_acc", "val_acc_goodness": "val_acc_goodness"}
+
+
+def curve_pool(rows: pd.DataFrame, epoch: int, run_loader=None) -> dict[str, Spread]:
+    """:func:`seed_pool` of the paper-settings runs of ``rows`` read at ``epoch`` of their per-epoch
+    curves instead of at their end: the seed spread of runs that stop after ``epoch`` epochs, as the
+    ``short`` profile's do. The learning rates are constant (Adam, Sec. 2.2), so such a run is the
+    first ``epoch`` epochs of the longer one with its seed. Runs whose curve lacks that epoch (goodness
+    is validated every few epochs) drop out of that family. ``run_loader(run_id)``: a stored run
+    (default :func:`ffcnn_lib.experiments.load_run`)."""
+    if rows.empty or "profile" not in rows or "run_id" not in rows:
+        return seed_pool(pd.DataFrame())
+    if run_loader is None:
+        from .experiments import load_run as run_loader
+    paper = rows[rows["profile"] == "paper"].drop_duplicates("run_id").copy()
+    for i, r in paper.iterrows():
+        curve = run_loader(r["run_id"]).metrics
+        at = curve[curve["epoch"] == epoch]
+        for col, source in CURVE_COLUMNS.items():
+            if col in paper and pd.notna(r[col]):  # the families this run's model has
+                paper.at[i, col] = float(at[source].iloc[0]) if len(at) and source in at else np.nan
+    return seed_pool(paper)
+
+
+def global_pool() -> dict:
+    """:func:`seed_pool` over the finished runs of every artifact the paper reports numbers for,
+    keyed by family; under ``(profile, family)`` the spread of each shorter evidence profile
+    (``short``), read from the same runs' curves at its last epoch (:func:`curve_pool`). Look a
+    spread up with :func:`spread_of`."""
     frames = [evidence(a) for a in reported()["artifact"].unique()]
     frames = [f for f in frames if not f.empty]
-    return seed_pool(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    pool: dict = seed_pool(rows)
+    for name in EVIDENCE_PROFILES:
+        if PROFILE[name].epochs is not None:
+            pool.update({(name, fam): s for fam, s in curve_pool(rows, PROFILE[name].epochs).items()})
+    return pool
+
+
+def spread_of(pool: dict, method: str, profile: str) -> Spread | None:
+    """The seed spread (pp) behind a verdict on ``method``'s accuracy from runs of ``profile``:
+    the paper settings' spread of its family; a shorter profile's own (its runs stop where seeds
+    still scatter far more: :func:`curve_pool`); None for narrow profiles (other networks, other
+    images) and where ``pool`` has none."""
+    if profile in NARROW:
+        return None
+    return pool.get(family(method) if profile == "paper" else (profile, family(method)))
 
 
 def seed_spread_text(pool: dict[str, Spread] | None = None) -> str:
     """Our seed-to-seed standard deviations at the paper's settings (validation, one row per cell
     with at least two seeds, the classifiers' family) against the paper's "typically 0.01 %" (Sec.
-    2.2), read literally: a χ² test of the pooled variance against (0.01 pp)². Empty while no cell
-    has two seeds."""
-    spread = (global_pool() if pool is None else pool)["classifier"]
+    2.2), read literally: a χ² test of the pooled variance against (0.01 pp)²; then the spread the
+    ``short`` profile's indicative verdicts use (:func:`curve_pool`). Empty while no cell has two seeds."""
+    pool = global_pool() if pool is None else pool
+    spread, short = pool["classifier"], pool.get(("short", "classifier"))
     if not spread.known:
         return ""
     stat = spread.s ** 2 * spread.dof / PAPER_SEED_STD_PP ** 2
@@ -127,7 +173,11 @@ def seed_spread_text(pool: dict[str, Spread] | None = None) -> str:
             f"{verdict} (χ² test of the pooled variance against ({PAPER_SEED_STD_PP} pp)², a test of the literal "
             f"reading of \"0.01 %\": {odds}). So either the paper's runs shared more than their images (the same "
             "initial weights or data order, say), or its 0.01 % is not a seed-to-seed spread; hence the verdict "
-            "counts its 5 runs as one ($m_\\mathrm{eff} = 1$) and shows the reading with 5 beside it.")
+            "counts its 5 runs as one ($m_\\mathrm{eff} = 1$) and shows the reading with 5 beside it."
+            + (f" After {PROFILE['short'].epochs} epochs, where the `short` profile's runs stop, the same runs scatter "
+               "far more: " + "; ".join(f"{name} {std:.2f} pp" for name, _, std in short.cells)
+               + f"; pooled, {short.s:.2f} pp ({short.s / spread.s:.0f}x), over {short.dof} degrees of freedom. "
+               "The short profile's indicative verdicts use that spread." if short is not None and short.known else ""))
 
 
 def tolerance_pp(spread: Spread | None, n: int, m_eff: float = M_EFF) -> float:
@@ -222,8 +272,7 @@ def compare(results: pd.DataFrame, artifact: str | None = None, *, show_narrow: 
         std = ours.std(ddof=1) if n > 1 else np.nan
         profiles = by_fidelity(mine["profile"]) if n else []
         profile = "/".join(profiles) if profiles else "none"
-        # Narrow profiles measure other networks on other images: the paper-settings spread is not theirs.
-        spread = None if profile in NARROW else pool.get(family(r["method"]))
+        spread = spread_of(pool, r["method"], profile)
         m5 = PAPER_RUNS.get(r["split"], 1)
         split_tol = sampling_tolerance_pp(r["value"], spread, n, M_EFF, _n_images(profile, r["split"]))
         tol, tol5 = tolerance_pp(spread, n), tolerance_pp(spread, n, m5)

@@ -101,9 +101,11 @@ def hinges(config: Config, numbers: pd.DataFrame, verdicts: dict[str, str], clai
     :data:`HINGE_SE` standard errors (its tolerance over the quantile behind it: the t of the seed
     spread ``pool`` it was taken with, else the normal one of the sampling stand-in), or one of its
     claims reads "inconclusive"."""
+    from .report import spread_of
+
     for _, r in numbers.iterrows():
         if r["n_seeds"] and math.isfinite(r["diff_pp"]) and math.isfinite(r["tolerance_pp"]):
-            spread = (pool or {}).get("goodness" if r["method"] == "goodness" else "classifier")
+            spread = spread_of(pool or {}, r["method"], str(r.get("profile", "paper")))
             seeds = r.get("noise") == "seed spread" and spread is not None and spread.known
             if abs(r["diff_pp"]) <= HINGE_SE * r["tolerance_pp"] / (spread.crit() if seeds else 1.96):
                 return True

@@ -1,6 +1,7 @@
 """Reported-vs-reproduced comparison on synthetic result tables: the noise tolerance, the verdict
 vocabulary, narrow profiles kept out of published tables, and the 25 distinct reported numbers."""
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -67,6 +68,38 @@ def test_seed_pool_takes_one_row_per_cell_and_family_at_the_papers_settings():
     assert pool["classifier"].s == pytest.approx(np.sqrt((0.03 ** 2 + 0.05 ** 2) / 2))
     assert pool["goodness"].dof == 2 and pool["goodness"].s == pytest.approx(5.0)
     assert report.seed_pool(pd.DataFrame())["classifier"].dof == 0
+
+
+def test_a_short_profile_is_judged_with_the_spread_of_runs_stopped_at_its_last_epoch():
+    # three FF seeds and two BP seeds at the paper's settings, with their per-epoch curves
+    ends = {"ff0": 0.9820, "ff1": 0.9826, "ff2": 0.9823, "bp0": 0.9896, "bp1": 0.9893}
+    rows = pd.DataFrame([dict(model=run[:2], filters="16-16-16", kernel=5, batch_size=50, run_id=run, profile="paper",
+                              **({"val_acc_bp": end} if run.startswith("bp") else
+                                 {"val_acc_linear": end, "val_acc_goodness": 0.75}), **KEYS)
+                         for run, end in ends.items()])
+    at20 = {"ff0": (0.9700, 0.60), "ff1": (0.9760, 0.50), "ff2": (0.9640, None), "bp0": 0.9890, "bp1": 0.9900}
+
+    def load(run):  # FF curves validate goodness every 10 epochs (ff2 lacks it at 20); BP's says "val_acc"
+        a = at20[run]
+        if run.startswith("bp"):
+            return SimpleNamespace(metrics=pd.DataFrame({"epoch": [19, 20], "val_acc": [0.5, a]}))
+        curve = pd.DataFrame({"epoch": [19, 20], "val_acc_linear": [0.5, a[0]], "val_acc_goodness": [0.4, a[1]]})
+        return SimpleNamespace(metrics=curve if a[1] is not None else curve.drop(columns="val_acc_goodness"))
+
+    pool = report.curve_pool(rows, 20, load)
+    # the classifiers' family: FF linear (0.60 pp) and BP (0.07 pp) at epoch 20, pooled over 3 dof
+    want = math.sqrt((2 * 0.60 ** 2 + 1 * (0.10 / math.sqrt(2)) ** 2) / 3)
+    assert pool["classifier"].s == pytest.approx(want, rel=1e-6) and pool["classifier"].dof == 3
+    assert pool["goodness"].dof == 1 and pool["goodness"].s == pytest.approx(10 / math.sqrt(2))
+    assert report.seed_pool(rows)["classifier"].s < 0.05  # at their end the same runs agree far more
+    # a short-profile number is weighed against that spread; a paper-settings one keeps the paper's
+    both = {**_pool(0.05, 6), ("short", "classifier"): Spread(0.42, 6)}
+    assert report.compare(_bp([0.9870], "short"), "bp", pool=_pool()).iloc[0]["verdict"] == \
+        "below (short profile, indicative)"  # -0.43 pp against ±0.17 pp of the paper's spread
+    assert report.compare(_bp([0.9870], "short"), "bp", pool=both).iloc[0]["verdict"] == \
+        "consistent (short profile, indicative)"
+    assert report.compare(_bp([0.9870], "paper"), "bp", pool=both).iloc[0]["verdict"] == "below (1 seed, indicative)"
+    assert report.spread_of(both, "bp", "smoke") is None and report.spread_of(both, "linear", "short").s == 0.42
 
 
 def test_compare_columns_tolerance_and_precision():
