@@ -290,3 +290,14 @@ def test_a_run_whose_precision_changed_on_resume_says_which_epochs_had_which():
              {"epochs": [26, 185], "device": "B 1 thread", "precision": "bf16-autocast", "seconds": 1.0},  # second
              {"epochs": [186, 200], "device": "B 2 threads", "precision": "bf16-autocast", "seconds": 1.0}]  # alike
     assert precision_summary(three, "bf16-autocast") == "fp32 (epochs 1-25), bf16-autocast (epochs 26-200)"
+
+
+def test_a_shorter_run_is_the_first_epochs_of_a_longer_one(tiny_result):
+    """The short profile's seed spread is read from longer runs' curves at its last epoch
+    (``report.curve_pool``): that holds while the learning rates are constant and the final
+    evaluation measures what the per-epoch one does."""
+    root, longer, _ = tiny_result
+    short = run_or_load(TINY.replace(epochs=2), device="cpu", root=root, progress=False)
+    at2 = longer.metrics.set_index("epoch").loc[2]
+    assert short["val_acc_linear"] == pytest.approx(at2["val_acc_linear"], abs=1e-9)
+    assert short.metrics["val_acc_linear"].tolist() == longer.metrics["val_acc_linear"].iloc[:2].tolist()
