@@ -93,6 +93,12 @@ def test_pair_reading_sets_ours_against_table_3_with_the_summary_pages_tolerance
     assert r["distance"] == pytest.approx(0.80 / r[True]["tolerance"])
     three = inv.pair_reading({False: [98.1, 98.2, 98.3], True: [97.5, 97.6, 97.7]})
     assert three[False]["seeds"] == 3 and three[False]["ours"] == pytest.approx(98.2)
+    # pooling's effect, judged as a claim judges a difference: the arms' own spread (0.1 pp, 4 dof),
+    # se = 0.1 * sqrt(1/3 + 1/3), t(0.975, 4) = 2.7764
+    assert three["effect"] == pytest.approx(-0.6) and three["effect_clear"]
+    assert three["effect_tol"] == pytest.approx(2.7764 * 0.1 * math.sqrt(2 / 3), abs=1e-4)
+    noisy = inv.pair_reading({False: [98.0, 98.2, 98.4], True: [97.9, 98.1, 98.3]})
+    assert noisy["lowers"] and not noisy["effect_clear"]  # -0.1 pp against ±0.45 pp: the sign alone
 
 
 def _runs(values: dict) -> pd.DataFrame:
@@ -161,3 +167,10 @@ def test_a_decided_study_says_when_and_keeps_what_seed_0_found(committed_results
     outcome = inv.pooling_outcome_text()
     assert f"**{decision['winner']}** comes closest" in outcome and "at seed 0" in outcome
     assert f"lowers accuracy, as the paper says, in {sum(r['lowers'] for r in readings.values())} of them" in outcome
+    seeded = inv.seeds_reading(decision["winner"], inv.pooling_runs(seeds=inv.SEEDS, names=(decision["winner"],)))
+    if "reading" in seeded:  # all three seeds: a verdict on both numbers, and the effect with its noise
+        r = seeded["reading"]
+        assert f"verdicts: {r[False]['verdict']} without pooling, {r[True]['verdict']} with" in outcome
+        assert f"The effect of pooling, {r['effect']:+.2f} ± {r['effect_tol']:.2f} pp" in outcome
+        assert ("reproduces both numbers and the sign" in outcome) == (
+            r["lowers"] and r[False]["verdict"] == r[True]["verdict"] == "reproduced")
