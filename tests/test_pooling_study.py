@@ -172,5 +172,5 @@ def test_a_decided_study_says_when_and_keeps_what_seed_0_found(committed_results
         r = seeded["reading"]
         assert f"verdicts: {r[False]['verdict']} without pooling, {r[True]['verdict']} with" in outcome
         assert f"The effect of pooling, {r['effect']:+.2f} ± {r['effect_tol']:.2f} pp" in outcome
-        assert ("reproduces both numbers and the sign" in outcome) == (
+        assert ("It **reproduces both numbers and the sign**" in outcome) == (
             r["lowers"] and r[False]["verdict"] == r[True]["verdict"] == "reproduced")
