@@ -661,7 +661,8 @@ def pair_reading(values: dict[bool, list[float]]) -> dict:
     ratio) and ``matches`` (both within their tolerance, and the paper's sign)."""
     rows = [{**sweeps.cell_key(pool_config(POOL_DEFAULTS, pool)), "profile": "paper", "val_acc_linear": pct / 100}
             for pool, pcts in values.items() for pct in pcts]
-    cmp = report.compare(pd.DataFrame(rows), "table3")
+    spreads = report.global_pool()  # read once: the tolerances below and the effect's stand-in spread
+    cmp = report.compare(pd.DataFrame(rows), "table3", pool=spreads)
     cmp = cmp[(cmp["n_seeds"] > 0) & (cmp["method"] == "linear") & (cmp["split"] == "val")]
     out: dict = {}
     for pool in (False, True):
@@ -674,7 +675,7 @@ def pair_reading(values: dict[bool, list[float]]) -> dict:
     # the effect's 95 % half-width as the claims judge a difference (claims.CLAIM_RULES_MD): the two
     # arms' own seed spread, else (one seed each) the summary's pooled one
     own = pooled([(str(pool), pcts) for pool, pcts in values.items()])
-    spread = own if own.known else report.global_pool()["classifier"]
+    spread = own if own.known else spreads["classifier"]
     out["effect_tol"] = spread.crit() * spread.s * math.sqrt(sum(1 / len(p) for p in values.values()))
     out["effect_clear"] = abs(out["effect"]) > out["effect_tol"]
     out["distance"] = max(out[False]["ratio"], out[True]["ratio"])

@@ -62,9 +62,10 @@ The reading with $m_\mathrm{eff} = 5$ stands beside each verdict. A number is *r
 the tolerance with $n \ge 3$ seeds at the paper's settings; with 1 or 2 seeds, or under the `short` profile, the
 same test is only indicative. A `short`-profile run stops after 20 epochs, where seeds still scatter several times
 more than after 200, so its $s$ is its own: the same multi-seed runs read at epoch 20 of their per-epoch curves (the
-learning rates are constant, so a 20-epoch run is the first 20 epochs of a 200-epoch one with its seed). Were the paper's validation images another draw than ours, each side would add the
-sampling term $p(1-p)/N$ of its $N = 10{,}000$ images: that reading is shown as a sensitivity check, and it is the
-stand-in where no seed spread is known yet."""
+learning rates are constant, so a 20-epoch run is the first 20 epochs of a 200-epoch one with its seed). Were the
+paper's validation images another draw than ours, each side would add the sampling term $p(1-p)/N$ of its
+$N = 10{,}000$ images: that reading is shown as a sensitivity check, and it is the stand-in where no seed spread
+is known yet."""
 
 
 PAPER_SEED_STD_PP = 0.01  # "standard deviations typically being 0.01 %" (Sec. 2.2)
