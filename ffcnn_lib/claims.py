@@ -23,8 +23,9 @@ from .sweeps import FIDELITY, PROFILE, by_fidelity, cells_under, collect, one_pr
 CLAIM_RULES_MD = r"""**How a claim is judged.** A claim compares our own runs, all evaluated on the same validation
 images, so the noise of a difference of means is the seed-to-seed one. Its arms share one variance, pooled over
 the arms with two or more seeds: $\mathrm{se} = s\sqrt{1/n_a + 1/n_b}$ with $\nu = \sum (n_i - 1)$ degrees of
-freedom. Where no arm has two seeds, the seed spread pooled over every cell at the paper's settings (the summary's
-tolerance, same family of inference method) stands in, with its degrees of freedom; for `short`-profile arms
+freedom. Where the seed spread pooled over every cell at the paper's settings (the summary's tolerance, same
+family of inference method, these arms' seeds among them) has more degrees of freedom, or no arm has two seeds,
+that spread stands in, with its degrees of freedom; for `short`-profile arms
 (20 epochs) the same runs' spread after 20 epochs, several times larger; where none is known either,
 the binomial $p(1-p)/N$ of the evaluation set, an upper bound for runs on the same images, with the normal
 quantile. A difference is *clear* beyond $t\,\mathrm{se}$, with $t$ the two-sided 95 % point of Student's t at
@@ -87,19 +88,20 @@ def _binomial(col: str, n_images: int) -> Callable[[pd.DataFrame], float]:
 def arms(df: pd.DataFrame, by, col: str, fallback: Callable[[pd.DataFrame], float] | None = None,
          spread: Spread | None = None) -> dict:
     """Per group of ``by``: :class:`Est` of ``col`` over its runs (CLAIM_RULES_MD). Every group takes
-    the variance pooled over the groups with two or more runs; where none has two, the seed spread
-    ``spread`` (in the units of ``col``) with its degrees of freedom, else ``fallback(group)``
-    (known exactly), else no noise estimate."""
+    one variance: pooled over the groups with two or more runs, or the seed spread ``spread`` (in
+    the units of ``col``) where that has more degrees of freedom (it pools every paper-settings cell
+    of the family, these arms' seeds among them: a 3-seed arm alone would give 2); where neither is
+    known, ``fallback(group)`` (known exactly), else no noise estimate."""
     groups = [(key, g, g[col].dropna().astype(float)) for key, g in df.groupby(by, sort=True)]
     groups = [(key, g, v) for key, g, v in groups if len(v)]
     dof = sum(len(v) - 1 for _, _, v in groups)
     pooled = sum((len(v) - 1) * v.var(ddof=1) for _, _, v in groups if len(v) > 1) / dof if dof else math.nan
     out = {}
     for key, g, v in groups:
-        if dof:
-            var, nu = pooled, dof
-        elif spread is not None and spread.known:
+        if spread is not None and spread.known and spread.dof > dof:
             var, nu = spread.s ** 2, spread.dof
+        elif dof:
+            var, nu = pooled, dof
         elif fallback is not None:
             var, nu = fallback(g), math.inf
         else:
@@ -271,7 +273,7 @@ def _test_goodness(df: pd.DataFrame, io: Loaders) -> tuple[str, str]:
 def _ff_vs_bp(df: pd.DataFrame, io: Loaders) -> tuple[str, str]:
     """Sec. 3.1, Fig. 3: the best FF network (99.20 %, goodness) is comparable to the BP baseline
     (99.13 %): FF - BP not clearly different from zero (CLAIM_RULES_MD). The two arms are different
-    inference methods, so each keeps its own family's spread (its seeds', else the pooled one)."""
+    inference methods, so each keeps its own family's spread (its seeds' or the pooled one, whichever has more degrees of freedom)."""
     ff, bp = df[df.artifact == "headline"], df[df.artifact == "bp"]
     if ff["val_acc_goodness"].dropna().empty or bp["val_acc_bp"].dropna().empty:
         raise ValueError("needs runs of both the best FF network and the BP baseline")
@@ -612,7 +614,7 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable | Non
     has no better than narrow ones, the claim is judged on those cells (``tested_on`` names them,
     ``missing`` lists the others as (artifact, cell)): a partial verdict, "confirmed on 2 of 12 cells
     (1 seed per cell: indicative)"; failing two such cells, on two or more short-profile ones
-    (:data:`PARTIAL_PROFILES`), always indicative. ``pool``: the seed spreads behind arms without their own (default
+    (:data:`PARTIAL_PROFILES`), always indicative. ``pool``: the seed spreads behind arms with fewer degrees of freedom of their own (default
     :func:`ffcnn_lib.report.global_pool`, the committed results').
     """
     io = Loaders(result_loader, run_loader or load_run, global_pool() if pool is None else pool)

@@ -83,7 +83,7 @@ def test_narrow_profiles_give_no_verdict_and_no_numbers_unless_asked():
     assert _verdict(smoke, FIG3A_FF, show_narrow=True) == "not tested (smoke profile; would read: confirmed)"
 
 
-def test_arms_share_the_pooled_spread_else_the_summary_pool_else_the_binomial_bound():
+def test_arms_share_the_pooled_spread_or_the_summary_pool_with_more_dof_else_the_binomial_bound():
     cells = [({"filters": "16-16-16"}, {"val_acc_goodness": 0.98}),
              ({"filters": "32-32-32"}, {"val_acc_goodness": 0.99})]
     df = _runs(cells, seeds=1)
@@ -94,11 +94,15 @@ def test_arms_share_the_pooled_spread_else_the_summary_pool_else_the_binomial_bo
     spread = claims.Spread(0.0005, 6)
     est = claims.arms(df, "cell", "val_acc_goodness", claims._binomial("val_acc_goodness", 10_000), spread)
     assert est[0].se == pytest.approx(0.0005) and est[0].dof == 6
-    # an arm with three seeds: every arm takes its variance (2 dof), the single-seed ones as well
+    # an arm with three seeds: every arm takes its variance (2 dof), the single-seed ones as well,
+    # unless the pooled spread has more degrees of freedom (it pools these seeds with other cells')
     both = pd.concat([df, _runs(cells, seeds=3).query("cell == 1").assign(cell=2)])
-    est = claims.arms(both, "cell", "val_acc_goodness", spread=spread)
+    est = claims.arms(both, "cell", "val_acc_goodness", spread=claims.Spread(0.0005, 2))
     assert est[0].se == pytest.approx(0.0003) and est[2].se == pytest.approx(0.0003 / np.sqrt(3))
     assert est[0].dof == est[2].dof == 2
+    est = claims.arms(both, "cell", "val_acc_goodness", spread=spread)
+    assert est[0].se == pytest.approx(0.0005) and est[2].se == pytest.approx(0.0005 / np.sqrt(3))
+    assert est[0].dof == est[2].dof == 6
     # no spread anywhere and no fallback: no noise estimate, so nothing is ever clear
     bare = claims.arms(df, "cell", "val_acc_goodness")
     assert np.isnan(bare[0].se) and not (bare[1] - bare[0]).clearly_above(0)

@@ -104,6 +104,22 @@ def test_one_seed_cells_with_the_summary_pool_keep_their_nominal_rate():
     assert _at_most(hits / SIMS, 0.05, SIMS)
 
 
+def test_a_three_seed_arm_against_one_seed_with_the_summary_pool_keeps_its_nominal_rate():
+    """The summary pool (6 dof) has more degrees of freedom than the 3-seed arm alone (2), so both
+    arms take it; the pool is drawn with the 3-seed arm's own runs among its cells, as it is."""
+    rng = np.random.default_rng(6)
+    hits = 0
+    for _ in range(SIMS):
+        three = rng.normal(0, SIGMA, 3)
+        spread = pooled([("arm", three), *((str(i), rng.normal(0, SIGMA, 3)) for i in range(2))])
+        df = pd.DataFrame({"arm": [0, 1, 1, 1], "acc": 0.98 + np.r_[rng.normal(0, SIGMA), three]})
+        est = claims.arms(df, "arm", "acc", spread=spread)
+        assert est[0].dof == 6
+        d = est[1] - est[0]
+        hits += d.clearly_above(0) or d.clearly_below(0)
+    assert _at_most(hits / SIMS, 0.05, SIMS)
+
+
 def test_the_verdict_on_a_reported_number_keeps_its_nominal_rate_under_exact_reproduction():
     """Our 3 seeds against the paper's mean of 5 runs, all of one network (no true difference):
     "below"/"above reported" no more than 5 % of the time, reading the paper's runs as one (the
