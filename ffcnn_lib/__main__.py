@@ -205,7 +205,8 @@ def _campaign(args: argparse.Namespace) -> int:
     if args.cells:
         _cell_numbers(args.cells)
     elif not args.list or args.measure:
-        # This machine's plan: priority order, among the cells it can finish within a few runs
+        # This machine's plan: by priority and worth per hour, among the cells it can finish within a
+        # few runs (campaign.MAX_RUNS; campaign.MAX_RUNS_CLAIM for a first seed a claim needs)
         # (measuring the steps of cells not timed on this kind of CPU yet, before any worker starts).
         t0 = time.perf_counter()
         # --measure: every cell the plan could take; a training call: the first few (the rest are scaled)

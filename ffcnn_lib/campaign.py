@@ -236,7 +236,10 @@ def checkpoint_dir(root: Path | None = None) -> Path:
 
 # --- what a cell costs on this machine (issue #17) -----------------------------------------------
 
-MAX_RUNS = 3           # a cell joins this machine's plan only if it can finish within this many campaign runs
+MAX_RUNS = 3           # a cell joins this machine's plan only if it can finish within this many campaign runs,
+MAX_RUNS_CLAIM = 10    # or this many for a first seed that enters the paper's claims (issue #31): it resumes
+                       # across sessions and machine kinds (faster ones finish it sooner), and the ranking
+                       # by value per hour already puts it after the cheaper cells that settle as much
 MEASURE_STEPS, MEASURE_WARMUP = 10, 5  # per timed block (3 blocks, median), after warm-up (compile)
 DEFAULT_BUDGET_S, DEFAULT_WORKERS = 150 * 60.0, 2  # make campaign's
 
@@ -423,7 +426,7 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
     """Which cells this machine trains, in order: one row per cell with its estimated epoch time
     and hours left here, where the estimate comes from, and ``plan``: "planned", "finished", or
     why not (hardware, a pending decision, too slow to finish within :data:`MAX_RUNS` campaign
-    runs of ``budget_s``). ``measure``: time the steps of up to ``max_measure`` planned-to-be cells
+    runs of ``budget_s``, :data:`MAX_RUNS_CLAIM` for a first seed that enters a claim). ``measure``: time the steps of up to ``max_measure`` planned-to-be cells
     not measured on this kind yet (about 40 s each with compilation; run it with the CPU idle).
     ``judge``: the evidence the cells' worth is read from (default :meth:`value.Judge.now`, about a
     second; :meth:`value.Judge.empty` where only the estimates and ``plan`` are wanted, and where
@@ -454,12 +457,6 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
         if math.isnan(epoch_s) and status == "partial":  # nothing measured here: its own epochs, wherever they ran
             epoch_s, source = _progress(config, root)[0]["epoch_s"].median(), "its own epochs so far"
         left_h = (config.epochs - done) * epoch_s / 3600
-        if not why:  # an unmeasured cell stays planned: the run measures it before it starts
-            # "A few campaign runs" of a full budget at least: a short call (finishing a cell) must
-            # not turn the cells after it away.
-            per_run = max(budget_s, DEFAULT_BUDGET_S)
-            why = f"too slow here ({left_h:.1f} h left > {MAX_RUNS} runs of {per_run / 3600:.1f} h)" \
-                if left_h > MAX_RUNS * per_run / 3600 else "planned"
         arts = (cell.artifact, *cell.also)
         worth = value.Worth(math.nan, (), "finished") if status == "finished" else \
             value.Worth(0.0, (), "a variant of a paper cell (an investigation): enters no claim") if cell.change else \
@@ -467,6 +464,13 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
                         f"an indicative reading ({cell.profile} profile): enters no verdict") \
             if cell.profile != "paper" else \
             judge.worth(cell.paper(), arts, cell.seed)
+        if not why:  # an unmeasured cell stays planned: the run measures it before it starts
+            # "A few campaign runs" of a full budget at least: a short call (finishing a cell) must
+            # not turn the cells after it away.
+            per_run = max(budget_s, DEFAULT_BUDGET_S)
+            runs = MAX_RUNS_CLAIM if _tier(cell, worth) == 1 else MAX_RUNS
+            why = f"too slow here ({left_h:.1f} h left > {runs} runs of {per_run / 3600:.1f} h)" \
+                if left_h > runs * per_run / 3600 else "planned"
         per_h = worth.value / (left_h * cost[config.model]) if left_h > 0 else math.nan
         rows.append({**row, "epoch_s_here": epoch_s, "left_hours_here": left_h, "estimate": source, "plan": why,
                      "relative_cost": cost[config.model], "claims": "; ".join(worth.claims), "value": worth.value,

@@ -240,8 +240,10 @@ def test_the_plan_takes_cells_by_priority_among_those_that_finish_within_a_few_r
     assert twin["epoch_s_here"] == pytest.approx(1000 * 0.037 * campaign.EVAL_OVERHEAD["ff"])
     # the PyTorch-init cell has the same step as the twin on this CPU (compiled bf16): measured too
     assert by.loc["FF 16x5x5, PyTorch init (issue 16)", "estimate"] == "measured"
-    # 200 ms a step: 200 epochs take ~11 h here, more than 3 runs of 2.5 h
-    assert by.loc["BP 16x7x7 (Fig. 3A)", "plan"].startswith("too slow here")
+    # 200 ms a step: 200 epochs take ~11 h here, more than 3 runs of 2.5 h, but a first seed that
+    # enters a claim may take up to 10 (tests/test_value.py has one that settles nothing, turned away)
+    assert by.loc["BP 16x7x7 (Fig. 3A)", "left_hours_here"] > campaign.MAX_RUNS * 2.5
+    assert by.loc["BP 16x7x7 (Fig. 3A)", "plan"] == "planned" and by.loc["BP 16x7x7 (Fig. 3A)", "value"] > 0
     # a short call (say, finishing a cell) still plans the cells that full runs finish
     short = campaign.plan(budget_s=30 * 60, workers=2).set_index("cell")
     assert short.loc["FF 16x5x5, fan-in init (issue 16)", "plan"] == "planned"
@@ -252,7 +254,7 @@ def test_the_plan_takes_cells_by_priority_among_those_that_finish_within_a_few_r
     order = df.dropna(subset=["order"]).sort_values("order")["cell"].tolist()
     assert order[:3] == ["FF 16x5x5, bf16 twin (issue 17)", "FF 16x5x5, PyTorch init (issue 16)",
                          "FF 16x5x5, fan-in init (issue 16)"]
-    assert "BP 16x5x5 (Sec. 3.1), seed 1" in order and "BP 16x7x7 (Fig. 3A)" not in order
+    assert "BP 16x5x5 (Sec. 3.1), seed 1" in order and "BP 16x7x7 (Fig. 3A)" in order
     # a decision taken lets its cells join, in priority order (priority 1 before 2)
     monkeypatch.setitem(campaign.DECIDED, "init", True)
     monkeypatch.setitem(campaign.DECIDED, "classifier", True)

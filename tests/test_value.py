@@ -117,6 +117,34 @@ def test_the_plan_ranks_by_worth_per_hour_breadth_first(results_root, monkeypatc
     assert row["value_per_h"] == pytest.approx(row["value"] / (row["left_hours_here"] * row["relative_cost"]))
 
 
+def test_a_long_first_seed_that_settles_a_claim_is_planned_where_a_cell_that_settles_nothing_is_not(
+        results_root, monkeypatch):
+    """Issue #31: FF 32x7x7 (11.7 h on an avx512-bf16 CPU) is a cell the claims need; it may take up to
+    MAX_RUNS_CLAIM campaign runs, resuming across sessions, while a cell of no worth keeps MAX_RUNS."""
+    import json
+
+    from ffcnn_lib import machine
+    from ffcnn_lib.bench import step_flops
+    monkeypatch.setattr(machine, "capabilities", lambda: {"model": "stub", "cores": 2, "flags": [], "kind": "avx2"})
+    first = campaign.Cell("FF 32x5x5", "fig4b", {"filters": (32, 32, 32), "kernel": 5}, priority=3, reason="x")
+    again = campaign.Cell("FF 32x5x5, seed 1", "fig4b", {"filters": (32, 32, 32), "kernel": 5}, seed=1, priority=3,
+                          reason="x")
+    key = campaign.step_key(first.config(), 1)
+    path = campaign.steps_path("avx2", results_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"kind": "avx2", "steps": {key: {"ms_per_step": 250.0,  # ~15 h: 6 runs
+                                                                "gflop_per_step": step_flops(first.config()) / 1e9}}}))
+    done = [cell_key(campaign.Cell("a", "fig4b", {"filters": (16, 16, 16), "kernel": 5}).paper())]
+    judge = _judge({FIG4B_KERNEL: done, FIG4B_WIDTH: done})
+    monkeypatch.setattr(value.Judge, "now", classmethod(lambda cls, root=None: judge))
+    df = campaign.plan(cells=[first, again], budget_s=150 * 60).set_index("cell")
+    hours = df.loc["FF 32x5x5", "left_hours_here"]
+    assert campaign.MAX_RUNS * 2.5 < hours < campaign.MAX_RUNS_CLAIM * 2.5
+    assert df.loc["FF 32x5x5", "plan"] == "planned" and df.loc["FF 32x5x5", "value"] > 0
+    assert df.loc["FF 32x5x5, seed 1", "value"] == 0
+    assert df.loc["FF 32x5x5, seed 1", "plan"].startswith(f"too slow here ({hours:.1f} h left > {campaign.MAX_RUNS} runs")
+
+
 def test_a_plan_of_finished_cells_only_orders_none(results_root, monkeypatch):
     """An empty selection must not borrow the whole table's index (a chapter's cells may all be done)."""
     cells = [_cell("FF 16x3x3 (Fig. 4B)")]
