@@ -93,6 +93,11 @@ MUTANTS = [
            '"val_acc_bp", None, "filters_n", -1,', '"val_acc_bp", None, "filters_n", +1,',
            ("tests/test_claims.py::test_claims_follow_the_data",),
            note="on issue #29's claim rules"),
+    Mutant("a claim's arms keep their own 2-dof variance where the summary pool has 6", "ffcnn_lib/claims.py",
+           "spread.known and spread.dof > dof:", "spread.known and not dof:",
+           ("tests/test_claims.py::test_arms_share_the_pooled_spread_or_the_summary_pool_with_more_dof_else_the_binomial_bound",
+            "tests/test_statistics.py::test_a_three_seed_arm_against_one_seed_with_the_summary_pool_keeps_its_nominal_rate"),
+           note="on the claims' pooled spread (issue #31)"),
 ]
 
 
