@@ -375,6 +375,23 @@ def test_a_partial_contradiction():
     assert _verdict(_fig3a_partial((0.980, 0.981)), FIG3A_FF) == "inconclusive on 2 of 4 cells (1 seed per cell: indicative)"
 
 
+def test_a_partial_trend_judges_the_series_with_two_points_and_skips_a_lone_cell():
+    """Fig. 4B with 16x3x3, 16x5x5 and 32x3x3 at the paper's settings: the kernel trend is judged at
+    16 filters (32 has one kernel so far), the width trend at 3x3; before the fix, the lone 32x3x3
+    cell turned both into "no evidence yet"."""
+    cells = [((16, 3), 0.9797), ((16, 5), 0.9840), ((32, 3), 0.9840)]
+    paper = _runs([({"filters": f"{f}-{f}-{f}", "kernel": k}, {"val_acc_linear": a}) for (f, k), a in cells],
+                  seeds=1, artifact="fig4b")
+    smoke = _runs([({"filters": "64-64-64", "kernel": 7}, {"val_acc_linear": 0.5})], profile="smoke", seeds=1,
+                  artifact="fig4b")
+    smoke = smoke.assign(cell=smoke["cell"] + 3, run_id="smoke-" + smoke["run_id"])
+    table = _claims({"fig4b": pd.concat([paper, smoke], ignore_index=True)}, pool=POOL)
+    kernel, width = table.loc[FIG4B_KERNEL], table.loc[FIG4B_WIDTH]
+    assert kernel["verdict"] == "confirmed on 3 of 4 cells (1 seed per cell: indicative)"
+    assert "16 filters by kernel" in kernel["evidence"] and "32 filters by kernel" not in kernel["evidence"]
+    assert width["verdict"].startswith("confirmed on 3 of 4 cells") and "3x3 by filters" in width["evidence"]
+
+
 def test_a_partial_reading_at_the_short_profile_is_indicative_and_says_so():
     # issue #31 f: two FF cells read at the short profile (20 epochs), none at the paper's settings
     results = _fig3a_partial((0.975, 0.983))
