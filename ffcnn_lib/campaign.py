@@ -426,8 +426,9 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
     """Which cells this machine trains, in order: one row per cell with its estimated epoch time
     and hours left here, where the estimate comes from, and ``plan``: "planned", "finished", or
     why not (hardware, a pending decision, too slow to finish within :data:`MAX_RUNS` campaign
-    runs of ``budget_s``, :data:`MAX_RUNS_CLAIM` for a first seed that enters a claim). ``measure``: time the steps of up to ``max_measure`` planned-to-be cells
-    not measured on this kind yet (about 40 s each with compilation; run it with the CPU idle).
+    runs of ``budget_s``, :data:`MAX_RUNS_CLAIM` for a first seed that enters a claim). ``measure``:
+    time the steps of up to ``max_measure`` planned-to-be cells not measured on this kind yet (about
+    40 s each with compilation; run it with the CPU idle).
     ``judge``: the evidence the cells' worth is read from (default :meth:`value.Judge.now`, about a
     second; :meth:`value.Judge.empty` where only the estimates and ``plan`` are wanted, and where
     ``profile`` replaces every cell's own, as the tests' ``smoke`` does)."""
