@@ -465,17 +465,18 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
                         f"an indicative reading ({cell.profile} profile): enters no verdict") \
             if cell.profile != "paper" else \
             judge.worth(cell.paper(), arts, cell.seed)
+        tier = _tier(cell, worth)
         if not why:  # an unmeasured cell stays planned: the run measures it before it starts
             # "A few campaign runs" of a full budget at least: a short call (finishing a cell) must
             # not turn the cells after it away.
             per_run = max(budget_s, DEFAULT_BUDGET_S)
-            runs = MAX_RUNS_CLAIM if _tier(cell, worth) == 1 else MAX_RUNS
+            runs = MAX_RUNS_CLAIM if tier == 1 else MAX_RUNS
             why = f"too slow here ({left_h:.1f} h left > {runs} runs of {per_run / 3600:.1f} h)" \
                 if left_h > runs * per_run / 3600 else "planned"
         per_h = worth.value / (left_h * cost[config.model]) if left_h > 0 else math.nan
         rows.append({**row, "epoch_s_here": epoch_s, "left_hours_here": left_h, "estimate": source, "plan": why,
                      "relative_cost": cost[config.model], "claims": "; ".join(worth.claims), "value": worth.value,
-                     "value_per_h": per_h, "settles": worth.why, "tier": _tier(cell, worth)})
+                     "value_per_h": per_h, "settles": worth.why, "tier": tier})
     df = pd.DataFrame(rows)
     # Issue #31: explicit priority 1 first (the issues' investigations); then, breadth first, the cells
     # that settle most of the paper's claims and numbers per CPU hour here; then further seeds a
