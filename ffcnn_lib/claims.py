@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,9 @@ their own); *contradicted* when one does; *inconclusive* otherwise. "About $x$" 
 band and confirm only when the whole interval lies inside it, contradict only when it lies entirely outside.
 The largest of several gains (Fig. 5) is biased upward: noise favours whichever gain came out largest. A claim
 is *confirmed* or *contradicted* outright only at the paper's settings with at least 3 seeds per cell;
-otherwise its reading is marked indicative, and narrow profiles give no verdict."""
+otherwise its reading is marked indicative, and narrow profiles give no verdict. Until all of a claim's cells
+have finished, it is judged on those that have (a partial verdict, "on $k$ of $N$ cells"); it is *tested on*
+the cells that make a comparison, so a cell whose partner has not finished yet is not counted."""
 
 
 @dataclass(frozen=True)
@@ -469,6 +471,29 @@ class Claim:
     def artifacts(self) -> tuple[str, ...]:
         return (self.artifact, *self.also)
 
+    def groups(self, cells: Sequence[Mapping]) -> dict[tuple, dict[str, list[int]]]:
+        """``cells`` (each a mapping of config columns) by the columns ``compares`` holds equal, then
+        by the one it varies, as indices into ``cells``: a group with two or more values makes
+        comparisons, its cells enter the verdict. Requires ``compares``."""
+        vary, within = self.compares
+        out: dict[tuple, dict[str, list[int]]] = {}
+        for i, cell in enumerate(cells):
+            out.setdefault(tuple(str(cell[c]) for c in within), {}).setdefault(str(cell[vary]), []).append(i)
+        return out
+
+    def compared(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``df``'s cells that make at least one comparison (:meth:`groups`): a cell
+        without a partner yet (64x3x3 pooled before 64x3x3 unpooled) is not where the claim was
+        tested. All rows where one cell is enough (``compares`` None)."""
+        if self.compares is None:
+            return df
+        by = [c for c in ("artifact", "cell") if c in df] if "cell" in df else list(dict.fromkeys(
+            [self.compares[0], *self.compares[1]]))
+        cells = [g for _, g in df.groupby(by, sort=False)]
+        keep = [i for group in self.groups([g.iloc[0] for g in cells]).values() if len(group) > 1
+                for members in group.values() for i in members]
+        return pd.concat([cells[i] for i in sorted(keep)]) if keep else df.iloc[:0]
+
 
 CLAIMS = [
     Claim("headline", "The best FF network is comparable to the BP baseline: 99.20 % vs 99.13 % (Sec. 3.1, Fig. 3)",
@@ -563,27 +588,34 @@ PARTIAL_PROFILES = ("paper", "short")
 
 def _partial(claim: Claim, df: pd.DataFrame, io: Loaders) -> dict | None:
     """The claim judged on the cells that have finished runs at the paper's settings, when at least
-    two of its cells have them but not all (issue #31): the same check and statistics as a whole
-    claim, on fewer cells. Its ``missing`` cells, as (artifact, cell), would settle the rest. Where
+    two of its cells have them but not all (issue #31), and some of them make a comparison
+    (:meth:`Claim.compared`: those are the cells it was tested on): the same check and statistics
+    as a whole claim, on fewer cells. Its ``missing`` cells, as (artifact, cell), would settle the rest. Where
     the paper's settings give no such reading, the ``short`` profile's runs may (marked indicative)."""
     if "cell" not in df or claim.check is _confusion:
         return None
     every = _cells_of(df)
     for profile in PARTIAL_PROFILES:
         rows = df[df["profile"] == profile]
-        done = _cells_of(rows)
-        if len(done) < 2 or len(done) == len(every):
+        finished = _cells_of(rows)
+        if len(finished) < 2 or len(finished) == len(every):
+            continue
+        # the check reads every finished cell (a lone one still tells the seed spread); the verdict
+        # names only the cells it compared
+        judged = claim.compared(rows)
+        done = _cells_of(judged)
+        if len(done) < 2:
             continue
         try:
             outcome, evidence = claim.check(_with_width(rows), io)
         except EVALUATION_ERRORS:
             continue
-        seeds = _min_seeds(rows)
+        seeds = _min_seeds(judged)
         where = "" if profile == "paper" else f"{profile} profile, {PROFILE[profile].epochs} epochs, "
         return {"outcome": outcome, "evidence": evidence, "seeds": seeds, "profile": profile,
                 "at": "at the paper's settings" if profile == "paper" else f"at the {profile} profile",
-                "tested_on": cells_text(rows, df), "cells": f"{len(done)} of {len(every)}",
-                "missing": [k for k in every.index if k not in done.index],
+                "tested_on": cells_text(judged, df), "cells": f"{len(done)} of {len(every)}",
+                "missing": [k for k in every.index if k not in finished.index],
                 "verdict": f"{outcome} on {len(done)} of {len(every)} cells ({where}{_seeds(seeds)} per cell"
                            + (": indicative)" if seeds < MIN_SEEDS or profile != "paper" else ")")}
     return None

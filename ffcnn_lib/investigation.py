@@ -672,8 +672,10 @@ def pair_reading(values: dict[bool, list[float]]) -> dict:
                      "verdict": r["verdict"], "seeds": int(r["n_seeds"])}
     out["effect"] = out[True]["ours"] - out[False]["ours"]
     out["lowers"] = out["effect"] < 0
-    # the effect's 95 % half-width as the claims judge a difference (claims.CLAIM_RULES_MD): the two
-    # arms' own seed spread, else (one seed each) the summary's pooled one
+    # the effect's 95 % half-width from the two arms' own seed spread, else (one seed each) the
+    # summary's pooled one. Unlike a claim's arms (claims.arms: paper cells, inside that pool, so the
+    # richer of the two serves), the study's configurations are variants outside it and may scatter
+    # otherwise: the pool would not contain their noise.
     own = pooled([(str(pool), pcts) for pool, pcts in values.items()])
     spread = own if own.known else spreads["classifier"]
     out["effect_tol"] = spread.crit() * spread.s * math.sqrt(sum(1 / len(p) for p in values.values()))

@@ -74,11 +74,7 @@ def comparisons(claim, keys: list[dict]) -> int:
     cells = {tuple(sorted((k, str(v)) for k, v in key.items())) for key in keys}
     if claim.compares is None:
         return len(cells)
-    vary, within = claim.compares
-    groups: dict[tuple, set] = {}
-    for cell in map(dict, cells):
-        groups.setdefault(tuple(cell[c] for c in within), set()).add(cell[vary])
-    return sum(len(v) * (len(v) - 1) // 2 for v in groups.values())
+    return sum(len(g) * (len(g) - 1) // 2 for g in claim.groups([dict(c) for c in cells]).values())
 
 
 def _number(config: Config, status: pd.DataFrame) -> pd.DataFrame:

@@ -387,9 +387,13 @@ def test_a_partial_trend_judges_the_series_with_two_points_and_skips_a_lone_cell
     smoke = smoke.assign(cell=smoke["cell"] + 3, run_id="smoke-" + smoke["run_id"])
     table = _claims({"fig4b": pd.concat([paper, smoke], ignore_index=True)}, pool=POOL)
     kernel, width = table.loc[FIG4B_KERNEL], table.loc[FIG4B_WIDTH]
-    assert kernel["verdict"] == "confirmed on 3 of 4 cells (1 seed per cell: indicative)"
+    # each verdict counts and names only the cells it compared: 32x3x3 has no kernel partner yet,
+    # 16x5x5 no width partner
+    assert kernel["verdict"] == "confirmed on 2 of 4 cells (1 seed per cell: indicative)"
+    assert kernel["tested_on"] == "16 filters 3x3, 16 filters 5x5"
     assert "16 filters by kernel" in kernel["evidence"] and "32 filters by kernel" not in kernel["evidence"]
-    assert width["verdict"].startswith("confirmed on 3 of 4 cells") and "3x3 by filters" in width["evidence"]
+    assert width["verdict"].startswith("confirmed on 2 of 4 cells") and "3x3 by filters" in width["evidence"]
+    assert width["tested_on"] == "16 filters 3x3, 32 filters 3x3"
 
 
 def test_a_partial_reading_at_the_short_profile_is_indicative_and_says_so():
