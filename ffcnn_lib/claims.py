@@ -662,6 +662,9 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable | Non
         df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         if claim.cells is not None:
             df = df[claim.cells(df).to_numpy()]
+        if df.empty:  # its artifact has runs, none of them its cells (FF 16x7x7 before any BP cell of Fig. 3A)
+            rows.append({"claim": claim.text, "verdict": "not yet run", "evidence": "", "profile": "", "seeds": 0})
+            continue
         mixed = df["profile"].nunique() > 1
         partial = _partial(claim, df, io) if mixed else None
         so_far = f"; {partial['at']} so far ({partial['cells']} cells): {partial['evidence']}" if partial else ""

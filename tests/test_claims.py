@@ -430,3 +430,12 @@ def test_a_claim_with_one_paper_cell_is_not_tested_yet():
                     artifact="fig3a").assign(cell=1, run_id="smoke-32")
     row = _claims({"fig3a": pd.concat([one, smoke32], ignore_index=True)}, pool=POOL).loc[FIG3A_FF]
     assert row["verdict"] == "no evidence yet" and not isinstance(row.get("missing"), list)
+
+
+def test_a_claim_whose_cells_have_no_runs_in_its_artifacts_runs_is_not_yet_run():
+    """Fig. 3A's evidence with one finished FF cell and no BP cell, as the campaign's ranking reads it
+    (paper runs only): the BP claim is "not yet run"; it raised IndexError when FF 16x7x7 finished."""
+    ff = _runs([({"filters": "16-16-16"}, {"val_acc_linear": 0.98, "val_acc_goodness": 0.7})], seeds=1,
+               artifact="fig3a")
+    table = _claims({"fig3a": ff})
+    assert table.loc[FIG3A_BP, "verdict"] == "not yet run"
