@@ -487,9 +487,7 @@ class Claim:
         tested. All rows where one cell is enough (``compares`` None)."""
         if self.compares is None:
             return df
-        by = [c for c in ("artifact", "cell") if c in df] if "cell" in df else list(dict.fromkeys(
-            [self.compares[0], *self.compares[1]]))
-        cells = [g for _, g in df.groupby(by, sort=False)]
+        cells = [g for _, g in df.groupby(_cell_columns(df), sort=False)]
         keep = [i for group in self.groups([g.iloc[0] for g in cells]).values() if len(group) > 1
                 for members in group.values() for i in members]
         return pd.concat([cells[i] for i in sorted(keep)]) if keep else df.iloc[:0]
@@ -532,10 +530,14 @@ def _with_width(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(filters_n=df["filters"].astype(str).str.split("-").str[0].astype(int))
 
 
+def _cell_columns(df: pd.DataFrame) -> list[str]:
+    """The columns that tell ``df``'s arms (cells) apart: artifact and cell number, else configuration."""
+    return [c for c in ("artifact", "cell") if c in df] if "cell" in df else [c for c in ("artifact", *KEY) if c in df]
+
+
 def _cells_of(df: pd.DataFrame) -> pd.DataFrame:
-    """The arms (cells) of ``df``: by artifact and cell number, else by configuration."""
-    by = [c for c in ("artifact", "cell") if c in df] if "cell" in df else [c for c in ("artifact", *KEY) if c in df]
-    return df.groupby(by, sort=False).size()
+    """The arms (cells) of ``df`` (:func:`_cell_columns`) and their runs."""
+    return df.groupby(_cell_columns(df), sort=False).size()
 
 
 def _min_seeds(df: pd.DataFrame) -> int:
@@ -656,13 +658,12 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable | Non
     rows = []
     for claim in CLAIMS:
         frames = [results.get(a) for a in claim.artifacts]
-        if any(f is None or f.empty for f in frames):
-            rows.append({"claim": claim.text, "verdict": "not yet run", "evidence": "", "profile": "", "seeds": 0})
-            continue
-        df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        if claim.cells is not None:
+        df = None if any(f is None or f.empty for f in frames) else \
+            pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        if df is not None and claim.cells is not None:
             df = df[claim.cells(df).to_numpy()]
-        if df.empty:  # its artifact has runs, none of them its cells (FF 16x7x7 before any BP cell of Fig. 3A)
+        # an artifact without runs, or runs none of them its cells (FF 16x7x7 before any BP cell of Fig. 3A)
+        if df is None or df.empty:
             rows.append({"claim": claim.text, "verdict": "not yet run", "evidence": "", "profile": "", "seeds": 0})
             continue
         mixed = df["profile"].nunique() > 1
