@@ -651,7 +651,8 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable | Non
     has no better than narrow ones, the claim is judged on those cells (``tested_on`` names them,
     ``missing`` lists the others as (artifact, cell)): a partial verdict, "confirmed on 2 of 12 cells
     (1 seed per cell: indicative)"; failing two such cells, on two or more short-profile ones
-    (:data:`PARTIAL_PROFILES`), always indicative. ``pool``: the seed spreads behind arms with fewer degrees of freedom of their own (default
+    (:data:`PARTIAL_PROFILES`), always indicative. With fewer such cells, a claim that has no
+    evidence names the paper-settings cells it has so far. ``pool``: the seed spreads behind arms with fewer degrees of freedom of their own (default
     :func:`ffcnn_lib.report.global_pool`, the committed results').
     """
     io = Loaders(result_loader, run_loader or load_run, global_pool() if pool is None else pool)
@@ -692,13 +693,27 @@ def check_claims(results: dict[str, pd.DataFrame], result_loader: Callable | Non
             outcome, evidence = "not evaluable", f"{type(err).__name__}: {err}"
         status = claim_verdict(outcome, profile, seeds, show_narrow)
         if status == NO_EVIDENCE:  # a pipeline check's numbers stay out; a paper-profile reading may stay
-            evidence = f"only {profile}-profile runs (narrow networks: a pipeline check) of every cell{so_far}"
+            evidence = _lone_cells(every, profile) or \
+                f"only {profile}-profile runs (narrow networks: a pipeline check) of every cell{so_far}"
         elif mixed:
             evidence = f"{evidence} [on the {profile} runs of all {len(_cells_of(df))} cells: their best runs " \
                        f"mix profiles]{so_far}"
         rows.append({"claim": claim.text, "verdict": status, "evidence": evidence, "profile": profile,
                      "seeds": seeds, "tested_on": f"all {len(_cells_of(every))} cells" if profile == "paper" else ""})
     return pd.DataFrame(rows)
+
+
+def _lone_cells(every: pd.DataFrame, narrow: str) -> str:
+    """Where a claim has too few finished paper-profile cells for even a partial verdict, which ones
+    it has: a reader told "only smoke-profile runs" would miss them (FF 16x7x7 finished long before
+    Fig. 3A's second width)."""
+    paper = every[every["profile"] == "paper"] if "cell" in every else every.iloc[:0]
+    if paper.empty:
+        return ""
+    done, cells = len(_cells_of(paper)), len(_cells_of(every))
+    return (f"at the paper's settings so far: {cells_text(paper, every)} ({done} of {cells} cells; a verdict "
+            f"needs two cells that it compares); the others have only {narrow}-profile runs (narrow networks: "
+            f"a pipeline check)")
 
 
 def _partial_row(claim: Claim, partial: dict) -> dict:

@@ -277,7 +277,25 @@ def findings(artifact: str, df: pd.DataFrame, profile: str = "auto") -> list[str
     for claim, r in judged.iterrows():
         where = r.get("tested_on") if isinstance(r.get("tested_on"), str) and r.get("tested_on") else ""
         sentences.append(f"{claim.rstrip('.')}: {r['verdict']}" + (f", tested on {where}" if where else "") + ".")
+    if not sentences and not paper.empty:  # a finished cell is news even before it can be judged
+        sentences.append(_unjudged(report.paper_cells(paper), has_claims=not table.empty))
     return sentences
+
+
+def _unjudged(cells: pd.DataFrame, has_claims: bool) -> str:
+    """The finished paper-settings cells of a chapter that nothing can judge yet: no reported number
+    is theirs, and no claim has two of its cells (Fig. 3A's FF 16x7x7 before a second width)."""
+    from . import report
+
+    def first_accuracy(c: pd.Series) -> str:
+        col = next(k for k in ("val_acc_linear [%]", "val_acc_bp [%]", "val_acc_goodness [%]") if pd.notna(c.get(k)))
+        method = col.removeprefix("val_acc_").removesuffix(" [%]")
+        return f"{c[col]:.2f} % validation, {_WORDS.get(method, method)}; {report._seeds(int(c['seeds']))}"
+
+    done = "; ".join(f"{report.cell_name(c)} ({first_accuracy(c)})" for _, c in cells.iterrows())
+    why = " and no claim of this chapter has two such cells yet" if has_claims else ""
+    return f"Finished at the paper's settings, without a verdict yet: {done}. The paper reports no number for " \
+           f"{'it' if len(cells) == 1 else 'them'}{why}."
 
 
 def _md_html(text: str) -> str:

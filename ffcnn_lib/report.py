@@ -453,6 +453,12 @@ TRIED = ("Tried before the long runs, on validation only: the choices the paper 
          "none of it was tuned")
 
 
+def cell_name(cell: pd.Series) -> str:
+    """A row of :func:`paper_cells` in words: "FF 16-16-16 7x7 max pooling"."""
+    return f"{cell['model'].upper()} {cell['filters']} {cell['kernel']}x{cell['kernel']}" + \
+        (" max pooling" if cell["max_pool"] else "")
+
+
 def paper_settings(artifact: str, results: pd.DataFrame) -> str:
     """A paragraph for a chapter: which of ``artifact``'s cells have finished runs at the paper's
     settings (accuracy, wall time, device), and each of its reported numbers they give, with its
@@ -462,8 +468,7 @@ def paper_settings(artifact: str, results: pd.DataFrame) -> str:
     for _, c in paper_cells(results).iterrows():
         accs = ", ".join(f"{k.replace('val_acc_', 'validation ').replace(' [%]', '')} {v:.2f} %"
                          for k, v in c.items() if k.startswith("val_acc") and pd.notna(v))
-        lines.append(f"{c['model'].upper()} {c['filters']} {c['kernel']}x{c['kernel']}"
-                     f"{' max pooling' if c['max_pool'] else ''}: finished, {accs} "
+        lines.append(f"{cell_name(c)}: finished, {accs} "
                      f"({_seeds(c['seeds'])}; {c['train_h']:.1f} h per run{' on average' if c['seeds'] > 1 else ''}"
                      + (f"; machines: {c['device']})" if "; " in c["device"] else f" on {c['device']})"))
     paper = results[results["profile"] == "paper"]

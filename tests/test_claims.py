@@ -428,8 +428,26 @@ def test_a_claim_with_one_paper_cell_is_not_tested_yet():
     one = df[~((df.cell == 1) & (df.profile == "paper"))]
     smoke32 = _runs([({"filters": "32-32-32"}, {"val_acc_goodness": 0.5})], profile="smoke", seeds=1,
                     artifact="fig3a").assign(cell=1, run_id="smoke-32")
-    row = _claims({"fig3a": pd.concat([one, smoke32], ignore_index=True)}, pool=POOL).loc[FIG3A_FF]
+    table = _claims({"fig3a": pd.concat([one, smoke32], ignore_index=True)}, pool=POOL)
+    row = table.loc[FIG3A_FF]
     assert row["verdict"] == "no evidence yet" and not isinstance(row.get("missing"), list)
+    # ... but its evidence names the finished cell, which "only smoke-profile runs" used to hide
+    assert row["evidence"].startswith("at the paper's settings so far: 16 filters (1 of 4 cells;")
+    assert table.loc[FIG3A_BP, "evidence"].startswith("only smoke-profile runs")  # no BP cell at all
+
+
+def test_a_chapter_with_one_finished_cell_and_no_verdict_says_so_in_its_findings(results_root):
+    """Fig. 3A with FF 16x7x7 finished and every other cell a pipeline check: the chapter's box
+    names the cell and why it has no verdict, instead of "Nothing yet"."""
+    from ffcnn_lib import pages
+
+    df = _fig3a_partial((0.9829, 0.983))["fig3a"]  # seed 0 adds NOISE[0]
+    df = df[~((df.cell == 1) & (df.profile == "paper"))]
+    found = pages.findings("fig3a", df.assign(train_seconds=3600.0, device="cpu"), "auto")
+    assert found == ["Finished at the paper's settings, without a verdict yet: FF 16-16-16 7x7 (98.26 % "
+                     "validation, goodness; 1 seed). The paper reports no number for it and no claim of this "
+                     "chapter has two such cells yet."]
+    assert pages.findings("fig3a", df[df.profile != "paper"], "auto") == []
 
 
 def test_a_claim_whose_cells_have_no_runs_in_its_artifacts_runs_is_not_yet_run():
