@@ -14,7 +14,7 @@ def _block(markers: tuple[str, str]) -> str:
 
 
 def test_the_readme_status_table_is_the_one_the_committed_results_give(committed_results):
-    assert _block(report.README_STATUS) == report.status_markdown(), \
+    assert _block(report.README_STATUS) == report.readme_status(), \
         "README out of date: python -m ffcnn_lib campaign --readme"
 
 
@@ -58,3 +58,18 @@ def test_campaign_update_readme_rewrites_both_blocks_of_a_given_readme(results_r
     assert campaign.update_readme(copy)
     text = copy.read_text()
     assert "25 distinct quantities" in text and "No campaign cell has finished yet." in text and "between" in text
+
+
+def test_every_finished_plot_only_cell_is_listed_below_the_status_table(committed_results):
+    """Issue #31: a cell the paper only plots (FF 16x7x7 of Fig. 3A and 4B) has no row in the status
+    table of reported numbers; it gets one in the table below it, with its validation accuracy."""
+    import pandas as pd
+
+    table = report.plotted_only()
+    assert len(table), "no plot-only cell has finished: the checks below would pass vacuously"
+    assert "FF 16-16-16 7x7" in set(table["cell"])  # finished 2026-12-05, plotted in Fig. 3A and 4B
+    assert "FF 16-16-16 5x5" not in set(table["cell"])  # Table 3 reports it: the status table's row
+    assert set(", ".join(table["figures"]).split(", ")) <= set(report.PLOTS.values())
+    assert (table["seeds"] >= 1).all()
+    assert report.plotted_markdown(pd.DataFrame()) == ""
+    assert report.plotted_markdown(table) in report.readme_status()
