@@ -573,6 +573,13 @@ def status_table(pool: dict[str, Spread] | None = None) -> pd.DataFrame:
     return distinct(pd.concat(frames, ignore_index=True))
 
 
+def _mean_std(mean: float | None, std: float | None) -> str:
+    """A table entry in percent: "98.98 ± 0.06", "98.26" without a spread, "" without a value."""
+    if mean is None or pd.isna(mean):
+        return ""
+    return f"{mean:.2f}" + ("" if std is None or pd.isna(std) else f" ± {std:.2f}")
+
+
 def status_markdown(table: pd.DataFrame | None = None) -> str:
     """:func:`status_table` as the README's markdown: a line of counts, then one row per quantity."""
     t = status_table() if table is None else table
@@ -580,8 +587,7 @@ def status_markdown(table: pd.DataFrame | None = None) -> str:
     rows = ["| quantity (paper's table) | split, method | reported [%] | ours [%] | seeds | profile | verdict |",
             "|---|---|---|---|---|---|---|"]
     for _, r in t.iterrows():
-        ours = "" if r["n_seeds"] == 0 or pd.isna(r["ours_pct"]) else \
-            f"{r['ours_pct']:.2f}" + (f" ± {r['ours_std_pct']:.2f}" if pd.notna(r["ours_std_pct"]) else "")
+        ours = "" if r["n_seeds"] == 0 else _mean_std(r["ours_pct"], r["ours_std_pct"])
         said = NO_EVIDENCE if r["verdict"] == "not run" else r["verdict"]
         rows.append(f"| {r['quantity']} ({r['source']}) | {r['split']}, {r['method']} | {r['reported_pct']:.2f} | "
                     f"{ours} | {r['n_seeds'] or ''} | {r['profile'] if r['n_seeds'] else ''} | {said} |")
@@ -614,19 +620,18 @@ def plotted_only() -> pd.DataFrame:
         for key, g in ev.groupby(ev[KEY].astype(str).agg("|".join, axis=1), sort=False):
             if key not in numbers:
                 cells.setdefault(key, {"runs": g, "figures": []})["figures"].append(figure)
-    rows = []
+    rows, default = [], Config()  # the paper's batch, K and label set: named only where a cell differs
     for cell in cells.values():
         g, c = cell["runs"], cell["runs"].iloc[0]
-        default = Config()  # the paper's batch, K and label set: named only where a cell differs
         differs = [f"batch {c['batch_size']}" if c["batch_size"] != default.batch_size else "",
                    f"K = {c['K']}" if c["model"] == "ff" and c["K"] != default.K else "",
                    f"label {c['label_set'].replace('set', 'set ')}" if c["label_set"] != default.label_set else ""]
         row = {"cell": ", ".join([cell_name(c), *filter(None, differs)]),
                "figures": ", ".join(cell["figures"]), "seeds": g["seed"].nunique()}
         for method in ("linear", "goodness", "bp"):
-            col = f"val_acc_{method}"
-            if col in g and g[col].notna().any():
-                row[method] = (100 * g[col].mean(), 100 * g[col].std() if len(g) > 1 else math.nan)
+            acc = g.get(f"val_acc_{method}")
+            if acc is not None and acc.notna().any():  # the std of one seed is NaN: none is shown
+                row[method], row[f"{method}_std"] = 100 * acc.mean(), 100 * acc.std()
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -636,15 +641,11 @@ def plotted_markdown(table: pd.DataFrame | None = None) -> str:
     t = plotted_only() if table is None else table
     if t.empty:
         return ""
-
-    def acc(r, method: str) -> str:
-        mean, std = r.get(method) if isinstance(r.get(method), tuple) else (math.nan, math.nan)
-        return "" if math.isnan(mean) else f"{mean:.2f}" + ("" if math.isnan(std) else f" ± {std:.2f}")
-
     rows = ["| network (paper's settings) | plotted in | val, linear [%] | val, goodness [%] | val, bp [%] | seeds |",
             "|---|---|---|---|---|---|"]
-    rows += [f"| {r['cell']} | {r['figures']} | {acc(r, 'linear')} | {acc(r, 'goodness')} | {acc(r, 'bp')} | "
-             f"{r['seeds']} |" for _, r in t.iterrows()]
+    rows += ["| " + " | ".join([r["cell"], r["figures"], *(_mean_std(r.get(m), r.get(f"{m}_std"))
+                                                          for m in ("linear", "goodness", "bp")), str(r["seeds"])]) + " |"
+             for _, r in t.iterrows()]
     return ("Finished at the paper's settings, for points the paper only plots (no reported number to compare "
             "with; the summary page judges the claims they enter):\n\n" + "\n".join(rows))
 
