@@ -314,6 +314,12 @@ def readings(numbers: pd.DataFrame) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
+def _ids(df: pd.DataFrame, columns: list[str] = KEY) -> pd.Series:
+    """Each row's configuration (``columns``) as one string, to match rows across tables whose
+    columns differ in dtype (the reported CSV's and the runs')."""
+    return df[columns].astype(str).agg("|".join, axis=1)
+
+
 def distinct(numbers: pd.DataFrame) -> pd.DataFrame:
     """One row per distinct quantity the paper reports: ``numbers`` (rows of :func:`compare` or
     :func:`reported`) less repeats of one configuration, split and method.
@@ -327,7 +333,7 @@ def distinct(numbers: pd.DataFrame) -> pd.DataFrame:
     if numbers.empty:
         return numbers.assign(artifacts=pd.Series(dtype=str))
     df = numbers.reset_index(drop=True)
-    ids = df[[*KEY, "split", "method"]].astype(str).agg("|".join, axis=1)
+    ids = _ids(df, [*KEY, "split", "method"])
     artifacts = df.groupby(ids, sort=False)["artifact"].agg(lambda a: ", ".join(dict.fromkeys(a)))
     rank = df["profile"].map(lambda p: FIDELITY.index(p) if p in FIDELITY else len(FIDELITY)) \
         if "profile" in df else pd.Series(0, index=df.index)
@@ -610,14 +616,14 @@ def plotted_only() -> pd.DataFrame:
     """The cells finished at the paper's settings that the paper shows only as points of its plots
     (:data:`PLOTS`; no reported number has their configuration, :data:`KEY`): one row per cell with
     the figures that plot it, its seeds and validation accuracies (mean and std over seeds, percent)."""
-    numbers = set(reported()[KEY].astype(str).agg("|".join, axis=1))
+    numbers = set(_ids(reported()))
     cells: dict[str, dict] = {}
     for artifact, figure in PLOTS.items():
         ev = evidence(artifact)
         ev = ev[ev["profile"] == "paper"] if not ev.empty else ev
         if ev.empty:
             continue
-        for key, g in ev.groupby(ev[KEY].astype(str).agg("|".join, axis=1), sort=False):
+        for key, g in ev.groupby(_ids(ev), sort=False):
             if key not in numbers:
                 cells.setdefault(key, {"runs": g, "figures": []})["figures"].append(figure)
     rows, default = [], Config()  # the paper's batch, K and label set: named only where a cell differs
