@@ -6,7 +6,8 @@ comparison (a partial verdict, :mod:`ffcnn_lib.claims`; ``Claim.compares`` says 
 a cell is worth most where it makes a claim's first comparison (:data:`UNLOCKS`), less where it
 adds one to a claim already judged (:data:`MOVES`), least where it makes none yet (:data:`FIRST`:
 the first of a pair); a reported number without evidence adds :data:`NUMBER`. Further seeds are
-worth something only where a verdict hinges on them (:func:`hinges`): breadth first.
+worth something only where a verdict hinges on them: a claim that reads "inconclusive" and compares
+the cell, or a reported number within :data:`HINGE_SE` standard errors (:func:`number_hinges`).
 """
 from __future__ import annotations
 
@@ -90,13 +91,10 @@ def _number(config: Config, status: pd.DataFrame) -> pd.DataFrame:
     return status[mask]
 
 
-def hinges(config: Config, numbers: pd.DataFrame, verdicts: dict[str, str], claims: list,
-           pool: dict | None = None) -> bool:
-    """Whether another seed of ``config``'s cell can still change a verdict: one of its reported
-    numbers (``numbers``: its rows of the status table) differs from the paper's by less than
-    :data:`HINGE_SE` standard errors (its tolerance over the quantile behind it: the t of the seed
-    spread ``pool`` it was taken with, else the normal one of the sampling stand-in), or one of its
-    claims reads "inconclusive"."""
+def number_hinges(numbers: pd.DataFrame, pool: dict | None = None) -> bool:
+    """Whether one of the reported numbers ``numbers`` (rows of the status table) differs from the
+    paper's by less than :data:`HINGE_SE` standard errors (its tolerance over the quantile behind it:
+    the t of the seed spread ``pool`` it was taken with, else the normal one of the sampling stand-in)."""
     from .report import spread_of
 
     for _, r in numbers.iterrows():
@@ -105,7 +103,17 @@ def hinges(config: Config, numbers: pd.DataFrame, verdicts: dict[str, str], clai
             seeds = r.get("noise") == "seed spread" and spread is not None and spread.known
             if abs(r["diff_pp"]) <= HINGE_SE * r["tolerance_pp"] / (spread.crit() if seeds else 1.96):
                 return True
-    return any(verdicts.get(c.text, "").startswith("inconclusive") for c in claims)
+    return False
+
+
+def _inconclusive(verdicts: dict[str, str], claim) -> bool:
+    return verdicts.get(claim.text, "").startswith("inconclusive")
+
+
+def _compared(claim, done: list[dict], key: dict) -> bool:
+    """Whether the finished cell ``key`` is in one of ``claim``'s comparisons (another seed of it can
+    move only those)."""
+    return key in done and comparisons(claim, done) > comparisons(claim, [d for d in done if d != key])
 
 
 @dataclass(frozen=True)
@@ -156,17 +164,20 @@ class Judge:
         labels = tuple(claim_label(c.text) for c in claims)
         gives = any(a in self.reporting and config in ARTIFACTS[a]() for a in artifacts)
         numbers = _number(config, self.status) if gives else self.status.iloc[:0]
-        if seed > 0 and not hinges(config, numbers, self.verdicts, claims, self.pool):
-            return Worth(0.0, labels, "a further seed, and no verdict hinges on it")
-        value, parts, key = 0.0, [], cell_key(config)
+        key = cell_key(config)
+        if seed > 0:  # a further seed counts only for the inconclusive claims it is compared in
+            claims = [c for c in claims if _inconclusive(self.verdicts, c) and _compared(c, self.done.get(c.text, []), key)]
+            if not claims and not number_hinges(numbers, self.pool):
+                return Worth(0.0, labels, "a further seed, and no verdict hinges on it")
+        value, parts = 0.0, []
         for c in claims:
             done = self.done.get(c.text, [])
             before, after = comparisons(c, done), comparisons(c, [*done, key])
-            # a further seed of a cell already judged moves its claim (only where a verdict hinges on it)
+            # a further seed of a cell already judged moves its (inconclusive) claim
             w = MOVES if key in done else FIRST if after == before else UNLOCKS if before == 0 else MOVES
             parts.append({UNLOCKS: "unlocks", MOVES: "moves", FIRST: "starts"}[w] + f" '{claim_label(c.text)}'")
             value += w
-        if len(numbers) and (seed > 0 or (numbers["n_seeds"] == 0).all()):
+        if number_hinges(numbers, self.pool) if seed > 0 else len(numbers) and (numbers["n_seeds"] == 0).all():
             value += NUMBER
             parts.append("a seed a reported number's verdict hinges on" if seed else
                          "gives a reported number its first evidence")

@@ -81,9 +81,10 @@ def test_a_further_seed_is_worth_something_only_where_a_verdict_hinges_on_it():
     # 1.0 pp off: clearly off whatever another seed says
     far = _judge(done, _status(diff=1.0, n=1, tol=0.28)).worth(pool, ("table3",), 1)
     assert far.value == 0 and "no verdict hinges" in far.why
-    # an inconclusive claim hinges on it too
-    unsure = _judge(done, _status(diff=1.0, n=1, tol=0.28), {TABLE3: "inconclusive on 2 of 10 cells"})
-    assert unsure.worth(pool, ("table3",), 1).value > 0
+    # an inconclusive claim that compares its cell (with the unpooled 16-32-64) hinges on it too
+    compared = {TABLE3: [*done[TABLE3], cell_key(pool), _key("FF 16-32-64 7x7 (Table 3)")]}
+    unsure = _judge(compared, _status(diff=1.0, n=1, tol=0.28), {TABLE3: "inconclusive on 4 of 10 cells"})
+    assert unsure.worth(pool, ("table3",), 1).value == value.MOVES
 
 
 def test_the_plan_ranks_by_worth_per_hour_breadth_first(results_root, monkeypatch):
@@ -151,3 +152,44 @@ def test_a_plan_of_finished_cells_only_orders_none(results_root, monkeypatch):
     monkeypatch.setattr(campaign, "_epochs_done", lambda config, root: (200, "finished"))
     df = campaign.plan(cells=cells)
     assert len(df) == 1 and df["order"].isna().all() and df["plan"].tolist() == ["finished"]
+
+
+def test_a_further_seed_counts_only_for_the_inconclusive_claims_that_compare_its_cell():
+    """A second seed moves a claim only where the claim reads "inconclusive" and its cell is in one of
+    the claim's comparisons: 16x3x3 against 32x3x3 is Fig. 4B's width comparison; 16x7x7 has no
+    32-filter partner yet, and the kernel claim, confirmed, hinges on nothing."""
+    ff3, ff7 = _key("FF 16x3x3 (Fig. 4B)"), _key("FF 16x7x7 (Fig. 3A, 4B)")
+    done = [ff3, _key("FF 32x3x3, label set 1 (Table 2)"), ff7, _key("FF 16x5x5 (Table 3, CAMs)")]
+    verdicts = {FIG4B_WIDTH: "inconclusive on 2 of 12 cells", FIG4B_KERNEL: "confirmed on 3 of 12 cells"}
+    judge = value.Judge({FIG4B_WIDTH: done, FIG4B_KERNEL: done}, verdicts, _status().iloc[:0], frozenset())
+    moves = judge.worth(_cell("FF 16x3x3 (Fig. 4B)").paper(), ("fig4b",), 1)
+    assert moves.value == value.MOVES and moves.why == \
+        "moves 'Accuracy rises with filters per layer for every filter size [Fig. 4B]'"
+    alone = judge.worth(_cell("FF 16x7x7 (Fig. 3A, 4B)").paper(), ("fig4b",), 1)
+    assert alone.value == 0 and alone.why == "a further seed, and no verdict hinges on it"
+    settled = value.Judge(judge.done, {**verdicts, FIG4B_WIDTH: "confirmed on 2 of 12 cells"}, judge.status,
+                          frozenset())
+    assert settled.worth(_cell("FF 16x3x3 (Fig. 4B)").paper(), ("fig4b",), 1).value == 0
+
+
+def test_every_first_seed_of_the_papers_cells_has_further_seeds_that_wait_their_turn(results_root, monkeypatch):
+    """Issue #31 step 2: the campaign can add a seed where a verdict hinges on one only if the cell
+    exists; each waits for the seed before it (breadth first), then counts by its worth."""
+    firsts = [c for c in campaign.CELLS if c.seed == 0 and not c.change and c.profile == "paper"
+              and c.artifact != "fashion"]
+    runs = {c.config() for c in campaign.CELLS}
+    assert all(c.config().replace(seed=s) in runs for c in firsts for s in (1, 2))
+    seed1, seed2 = _cell("FF 16x3x3 (Fig. 4B), seed 1"), _cell("FF 16x3x3 (Fig. 4B), seed 2")
+    assert (seed1.seed, seed2.seed, seed1.priority) == (1, 2, 6) and seed1.match == _cell("FF 16x3x3 (Fig. 4B)").match
+    done = {FIG4B_WIDTH: [_key("FF 16x3x3 (Fig. 4B)"), _key("FF 32x3x3, label set 1 (Table 2)")]}
+    judge = value.Judge(done, {FIG4B_WIDTH: "inconclusive on 2 of 12 cells"}, _status().iloc[:0], frozenset())
+    monkeypatch.setattr(value.Judge, "now", classmethod(lambda cls, root=None: judge))
+    df = campaign.plan(cells=[seed1, seed2]).set_index("cell")
+    assert df["settles"].tolist() == ["a further seed: waits for seed 0 to finish (breadth first)",
+                                      "a further seed: waits for seed 1 to finish (breadth first)"]
+    finished = {seed1.config().replace(seed=0)}
+    monkeypatch.setattr(campaign, "_epochs_done", lambda config, root: (200, "finished") if config in finished
+                        else (0, "not started"))
+    df = campaign.plan(cells=[seed1, seed2]).set_index("cell")
+    assert df.loc[seed1.name, "value"] == value.MOVES and df.loc[seed1.name, "tier"] == 2
+    assert df.loc[seed2.name, "value"] == 0 and df.loc[seed2.name, "tier"] == 3
