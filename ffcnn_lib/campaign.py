@@ -472,7 +472,7 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
         arts = (cell.artifact, *cell.also)
         worth = value.Worth(math.nan, (), "finished") if status == "finished" else \
             value.Worth(0.0, (), "a variant of a paper cell (an investigation): enters no claim") if cell.change else \
-            value.Worth(0.0, tuple(value.claim_label(c.text) for c in value.entered(cell.paper(), arts)),
+            value.Worth(0.0, value.claim_labels(cell.paper(), arts),
                         f"an indicative reading ({cell.profile} profile): enters no verdict") \
             if cell.profile != "paper" else \
             _waits_for_seed(cell, config, arts, root) or judge.worth(cell.paper(), arts, cell.seed)
@@ -520,7 +520,7 @@ def _waits_for_seed(cell: Cell, config: Config, arts: tuple[str, ...], root: Pat
     before it has finished."""
     if cell.seed == 0 or _epochs_done(config.replace(seed=cell.seed - 1), root)[1] == "finished":
         return None
-    return value.Worth(0.0, tuple(value.claim_label(c.text) for c in value.entered(cell.paper(), arts)),
+    return value.Worth(0.0, value.claim_labels(cell.paper(), arts),
                        f"a further seed: waits for seed {cell.seed - 1} to finish (breadth first)")
 
 

@@ -49,6 +49,11 @@ def entered(config: Config, artifacts: tuple[str, ...]) -> list:
     return out
 
 
+def claim_labels(config: Config, artifacts: tuple[str, ...]) -> tuple[str, ...]:
+    """The short labels (:func:`claim_label`) of the claims ``config`` enters (:func:`entered`)."""
+    return tuple(claim_label(c.text) for c in entered(config, artifacts))
+
+
 def paper_cells_done() -> dict[str, list[dict]]:
     """Per claim (its text): its cells (as :func:`~ffcnn_lib.sweeps.cell_key`) that have finished
     runs at the paper's settings."""
@@ -161,13 +166,15 @@ class Judge:
         if not self.done and self.status.empty:
             return Worth(0.0, (), "not judged (no evidence read)")
         claims = entered(config, artifacts)
-        labels = tuple(claim_label(c.text) for c in claims)
+        labels = claim_labels(config, artifacts)
         gives = any(a in self.reporting and config in ARTIFACTS[a]() for a in artifacts)
         numbers = _number(config, self.status) if gives else self.status.iloc[:0]
         key = cell_key(config)
         if seed > 0:  # a further seed counts only for the inconclusive claims it is compared in
-            claims = [c for c in claims if _inconclusive(self.verdicts, c) and _compared(c, self.done.get(c.text, []), key)]
-            if not claims and not number_hinges(numbers, self.pool):
+            claims = [c for c in claims
+                      if _inconclusive(self.verdicts, c) and _compared(c, self.done.get(c.text, []), key)]
+            hinged = number_hinges(numbers, self.pool)
+            if not claims and not hinged:
                 return Worth(0.0, labels, "a further seed, and no verdict hinges on it")
         value, parts = 0.0, []
         for c in claims:
@@ -177,7 +184,7 @@ class Judge:
             w = MOVES if key in done else FIRST if after == before else UNLOCKS if before == 0 else MOVES
             parts.append({UNLOCKS: "unlocks", MOVES: "moves", FIRST: "starts"}[w] + f" '{claim_label(c.text)}'")
             value += w
-        if number_hinges(numbers, self.pool) if seed > 0 else len(numbers) and (numbers["n_seeds"] == 0).all():
+        if hinged if seed > 0 else len(numbers) and (numbers["n_seeds"] == 0).all():
             value += NUMBER
             parts.append("a seed a reported number's verdict hinges on" if seed else
                          "gives a reported number its first evidence")
