@@ -166,7 +166,7 @@ class Judge:
         if not self.done and self.status.empty:
             return Worth(0.0, (), "not judged (no evidence read)")
         claims = entered(config, artifacts)
-        labels = claim_labels(config, artifacts)
+        labels = tuple(claim_label(c.text) for c in claims)  # the claims just found, not entered() again
         gives = any(a in self.reporting and config in ARTIFACTS[a]() for a in artifacts)
         numbers = _number(config, self.status) if gives else self.status.iloc[:0]
         key = cell_key(config)
