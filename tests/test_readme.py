@@ -73,3 +73,20 @@ def test_every_finished_plot_only_cell_is_listed_below_the_status_table(committe
     assert (table["seeds"] >= 1).all()
     assert report.plotted_markdown(pd.DataFrame()) == ""
     assert report.plotted_markdown(table) in report.readme_status()
+
+
+def test_the_status_line_names_reproduced_once_with_its_rule_and_says_when_nothing_is():
+    import pandas as pd
+
+    def table(verdicts: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({"quantity": "q", "source": "Table 3", "split": "val", "method": "linear",
+                             "reported_pct": 98.0, "ours_pct": 98.1, "ours_std_pct": 0.05,
+                             "n_seeds": [3 if v == "reproduced" else (0 if v == "not run" else 1) for v in verdicts],
+                             "profile": "paper", "verdict": verdicts})
+
+    head = report.status_markdown(table(["reproduced", "reproduced", "below (1 seed, indicative)", "not run"]))
+    head = head.splitlines()[0]
+    assert head.startswith("Of the 4 distinct quantities the paper reports, 3 have evidence")
+    assert head.count("reproduced") == 1 and f"2 reproduced (at least {report.MIN_SEEDS} seeds" in head
+    head = report.status_markdown(table(["below (1 seed, indicative)", "not run"])).splitlines()[0]
+    assert "1 has evidence" in head and "none reproduced yet" in head
