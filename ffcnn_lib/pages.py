@@ -255,11 +255,15 @@ def provenance(df: pd.DataFrame, profile: str = "auto") -> str:
     return text
 
 
-def findings(artifact: str, df: pd.DataFrame, profile: str = "auto") -> list[str]:
+def findings(artifact: str, df: pd.DataFrame, profile: str = "auto", title: str | None = None) -> list[str]:
     """What the runs at the paper's settings say so far about ``artifact``, as sentences: its
     reported numbers that have such runs, with their verdicts (:func:`ffcnn_lib.report.compare`),
     and its claims that have a verdict, whole or partial, with where they were tested
-    (:func:`ffcnn_lib.claims.claims_for`). Empty where nothing has been judged yet."""
+    (:func:`ffcnn_lib.claims.claims_for`). Empty where nothing has been judged yet.
+
+    ``title`` ("Fig. 4A"): the artifact's name in a chapter of several, whose finished but unjudged
+    cells are then said to lack a verdict *of that artifact*: another artifact of the chapter may
+    judge the same cell (FF 64x3x3 batch 50, alone in Fig. 4A, enters Fig. 4B's width claim)."""
     from . import claims, report
 
     sentences = []
@@ -278,13 +282,14 @@ def findings(artifact: str, df: pd.DataFrame, profile: str = "auto") -> list[str
         where = r.get("tested_on") if isinstance(r.get("tested_on"), str) and r.get("tested_on") else ""
         sentences.append(f"{claim.rstrip('.')}: {r['verdict']}" + (f", tested on {where}" if where else "") + ".")
     if not sentences and not paper.empty:  # a finished cell is news even before it can be judged
-        sentences.append(_unjudged(report.paper_cells(paper), has_claims=not table.empty))
+        sentences.append(_unjudged(report.paper_cells(paper), has_claims=not table.empty, title=title))
     return sentences
 
 
-def _unjudged(cells: pd.DataFrame, has_claims: bool) -> str:
-    """The finished paper-settings cells of a chapter that nothing can judge yet: no reported number
-    is theirs, and no claim has two of its cells (Fig. 3A's FF 16x7x7 before a second width)."""
+def _unjudged(cells: pd.DataFrame, has_claims: bool, title: str | None = None) -> str:
+    """The finished paper-settings cells of a chapter (of its artifact ``title``, where it has
+    several) that nothing can judge yet: no reported number is theirs, and no claim has two of its
+    cells (Fig. 3A's FF 16x7x7 before a second width)."""
     from . import report
 
     def first_accuracy(c: pd.Series) -> str:
@@ -293,9 +298,14 @@ def _unjudged(cells: pd.DataFrame, has_claims: bool) -> str:
         return f"{c[col]:.2f} % validation, {_WORDS.get(method, method)}; {report._seeds(int(c['seeds']))}"
 
     done = "; ".join(f"{report.cell_name(c)} ({first_accuracy(c)})" for _, c in cells.iterrows())
-    why = " and no claim of this chapter has two such cells yet" if has_claims else ""
-    return f"Finished at the paper's settings, without a verdict yet: {done}. The paper reports no number for " \
-           f"{'it' if len(cells) == 1 else 'them'}{why}."
+    them = "it" if len(cells) == 1 else "them"
+    if title is None:
+        why = " and no claim of this chapter has two such cells yet" if has_claims else ""
+        return f"Finished at the paper's settings, without a verdict yet: {done}. The paper reports no number for " \
+               f"{them}{why}."
+    why = f", and no claim of {title} has two such cells yet" if has_claims else ""
+    return f"{title}: finished at the paper's settings, without a verdict from {title} yet: {done}. {title} " \
+           f"gives no number for {them}{why}."
 
 
 def _md_html(text: str) -> str:
@@ -327,7 +337,8 @@ def lead(artifact: str, df: pd.DataFrame, profile: str = "auto", *, artifacts: t
     if b is not None:
         display(b)
     else:
-        found = [*also_found, *(s for a in names for s in findings(a, part[a], profile))]
+        found = [*also_found, *(s for a in names for s in findings(
+            a, part[a], profile, title=titles.get(a, a) if len(names) > 1 else None))]
         body = "".join(f"<p>{html.escape(s, quote=False)}</p>" for s in found) or (
             "<p>Nothing yet: no number of this chapter has a finished run at the paper's settings, and no claim "
             "has two of its cells with one. What they would cost is below.</p>")

@@ -450,6 +450,20 @@ def test_a_chapter_with_one_finished_cell_and_no_verdict_says_so_in_its_findings
     assert pages.findings("fig3a", df[df.profile != "paper"], "auto") == []
 
 
+def test_a_lone_cell_of_one_artifact_in_a_chapter_of_several_is_unjudged_only_there(results_root):
+    """Fig. 4A and 4B share a chapter and the cell FF 64x3x3 batch 50: alone in Fig. 4A, it enters
+    Fig. 4B's width claim. Its box must not say that no claim of the chapter judges it."""
+    from ffcnn_lib import pages
+
+    df = _fig3a_partial((0.9829, 0.983))["fig3a"]
+    df = df[~((df.cell == 1) & (df.profile == "paper"))]
+    found = pages.findings("fig3a", df.assign(train_seconds=3600.0, device="cpu"), "auto", title="Fig. 3A")
+    assert found == ["Fig. 3A: finished at the paper's settings, without a verdict from Fig. 3A yet: FF 16-16-16 "
+                     "7x7 (98.26 % validation, goodness; 1 seed). Fig. 3A gives no number for it, and no claim of "
+                     "Fig. 3A has two such cells yet."]
+    assert "this chapter" not in found[0]
+
+
 def test_a_claim_whose_cells_have_no_runs_in_its_artifacts_runs_is_not_yet_run():
     """Fig. 3A's evidence with one finished FF cell and no BP cell, as the campaign's ranking reads it
     (paper runs only): the BP claim is "not yet run"; it raised IndexError when FF 16x7x7 finished."""
