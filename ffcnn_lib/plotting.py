@@ -4,7 +4,8 @@ figures the chapters share.
 * :func:`setup`, :func:`save_figure` (a narrow build's figure says so in its title),
   :func:`save_table`, and the paper's colours;
 * :func:`plot_profiles` (one line per profile, a marker per profile: points of different profiles
-  are never joined), :func:`with_width`, :func:`width_axis` (the widths actually trained);
+  are never joined), :func:`with_width`, :func:`width_axis` (the widths actually trained),
+  :func:`fit_accuracy_axis` (an accuracy axis as wide as the data, not as matplotlib's lone point);
 * :func:`validation_curves` (of a ``pages.longest_record`` record), :func:`training_curves` (Fig. 3C, 3D).
 
 What a chapter shows around its figures (evidence only, its tables, its lead paragraph) is
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from .experiments import results_dir
@@ -95,7 +97,8 @@ def width_axis(ax, widths, label: str = "filters per layer (as trained)") -> Non
 def plot_profiles(ax, d: pd.DataFrame, x: str, y: str, *, yerr: str | None = None, color=None, label: str = "",
                   ls: str = "-", scale: float = 100.0, **kw) -> None:
     """Plot ``d[y]`` (x ``scale``) against ``d[x]``, one line per profile, each profile with its own
-    marker (hollow for narrow profiles): points of different profiles are never joined."""
+    marker (hollow for narrow profiles): points of different profiles are never joined. The axis
+    keeps autoscaling, so what is plotted later shows; :func:`fit_accuracy_axis` then fits it."""
     from .sweeps import by_fidelity
 
     for p in by_fidelity(d["profile"]):
@@ -104,9 +107,24 @@ def plot_profiles(ax, d: pd.DataFrame, x: str, y: str, *, yerr: str | None = Non
         ax.errorbar(g[x], scale * g[y], yerr=err, marker=PROFILE_MARKERS.get(p, "D"), ls=ls if len(g) > 1 else "none",
                     color=color, mfc="none" if p in narrow() else color, capsize=3, label=f"{label} ({p})".strip(),
                     **kw)
-    if scale == 100:  # an accuracy: no axis beyond 100 %
-        ax.set_ylim(top=min(ax.get_ylim()[1], 100.2))
 
+
+
+def fit_accuracy_axis(axes, pad: float = 0.3) -> None:
+    """Fit the (shared) accuracy axis of ``axes`` to what they plot, error bars included, with
+    ``pad`` percentage points (at least 5 % of the range) either side and never beyond 100 %.
+
+    Matplotlib widens the axis of a lone point by 5 % of its value: 98 % becomes 93-103 %, and the
+    0.3 pp differences that the paper's figures are about flatten into one line. Call it once the
+    panels hold everything they plot (it turns their autoscaling off)."""
+    axes = list(np.ravel(axes))
+    ys = [a.dataLim.intervaly for a in axes if np.isfinite(a.dataLim.intervaly).all()]
+    if not ys:
+        return
+    lo, hi = min(y[0] for y in ys), max(y[1] for y in ys)
+    margin = max(pad, 0.05 * (hi - lo))
+    for a in axes:
+        a.set_ylim(lo - margin, min(hi + margin, 100.2))
 
 # ---------------------------------------------------------------------------------------------
 # Per-epoch curves of one run.
