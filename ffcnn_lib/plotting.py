@@ -109,7 +109,6 @@ def plot_profiles(ax, d: pd.DataFrame, x: str, y: str, *, yerr: str | None = Non
                     **kw)
 
 
-
 def fit_accuracy_axis(axes, pad: float = 0.3) -> None:
     """Fit the (shared) accuracy axis of ``axes`` to what they plot, error bars included, with
     ``pad`` percentage points (at least 5 % of the range) either side and never beyond 100 %.
@@ -125,6 +124,7 @@ def fit_accuracy_axis(axes, pad: float = 0.3) -> None:
     margin = max(pad, 0.05 * (hi - lo))
     for a in axes:
         a.set_ylim(lo - margin, min(hi + margin, 100.2))
+
 
 # ---------------------------------------------------------------------------------------------
 # Per-epoch curves of one run.
