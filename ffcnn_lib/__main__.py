@@ -229,8 +229,7 @@ def _campaign(args: argparse.Namespace) -> int:
                 torch.set_num_threads(args.threads)
             campaign.run(budget_s, device=args.device, cells=[cells[int(i)] for i in args.cells.split(",")])
     table = campaign.status(budget_s=budget_s, workers=args.workers)
-    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 60):
-        print(table.drop(columns=["run_id", "device"]).round(4).to_string())
+    print(campaign.format_status(table))
     started = table[table["status"] == "partial"]
     print(f"{(table['status'] == 'finished').sum()} of {len(table)} cells finished; about "
           f"{started['left_hours'].sum():.1f} h left here for the {len(started)} started ones "

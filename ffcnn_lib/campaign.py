@@ -641,6 +641,52 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
     return pd.DataFrame(rows)
 
 
+
+def format_status(table: pd.DataFrame, width: int = 120) -> str:
+    """:func:`status` as ``campaign --list`` prints it: the cells this machine trains, by rank (issue
+    #31: what each settles per CPU hour here), each with the claims it enters; then the cells it
+    leaves to faster machines, with why; then the finished ones. An estimate not from the cell's own
+    measured step says where it comes from (:func:`step_estimate`). ``#`` is a cell's number in
+    :data:`CELLS` (what ``--cells`` takes); names come last, whole (seeds differ only at their ends)."""
+    import textwrap
+
+    def pct(x: float) -> str:
+        return "" if pd.isna(x) else f"{100 * x:.2f}"
+
+    def done(r) -> str:
+        return f"{r.epochs_done}/{r.epochs}"
+
+    def name(r) -> str:  # and where its hours left come from, unless from its own measured step
+        return r["cell"] + (f" (estimate {r['estimate']})" if r.get("estimate", "measured") not in ("measured", "") else "")
+
+    here = table[table["order"].notna()].sort_values("order")
+    lines = textwrap.wrap(
+        f"Trained here, by rank ({len(here)}). value: what a cell settles, summed over its claims "
+        f"({value.UNLOCKS:g} a claim's first comparison, {value.MOVES:g} a further one, {value.FIRST:g} the first "
+        f"of a pair; {value.NUMBER:g} a reported number's first evidence); per h: value over the hours left here "
+        "times this kind's relative cost (what it is relatively fastest at comes first).", width)
+    lines.append(f"{'rank':>4} {'#':>3}  {'epochs':>7}  {'val %':>6}  {'left h':>6}  {'value':>5}  {'per h':>5}  cell")
+    indent, before = " " * lines[-1].index("cell"), None  # a cell's claims under its name
+    for n, r in here.iterrows():
+        lines.append(f"{int(r['order']):>4} {n:>3}  {done(r):>7}  {pct(r['val_acc']):>6}  {r['left_hours']:>6.1f}  "
+                     f"{r['value']:>5.1f}  {r['value_per_h']:>5.2f}  {name(r)}")
+        if isinstance(r["claims"], str) and r["claims"]:
+            lines += (textwrap.wrap("claims: " + r["claims"], width, initial_indent=indent, subsequent_indent=indent + "  ")
+                      if r["claims"] != before else [indent + "claims: as above"])
+        before = r["claims"]
+    elsewhere = table[table["order"].isna() & (table["status"] != "finished")]
+    if len(elsewhere):
+        lines += ["", f"Left to faster machines ({len(elsewhere)}):", f"{'#':>8}  {'epochs':>7}  cell: why"]
+        lines += [f"{n:>8}  {done(r):>7}  {name(r)}: {r['plan']}" for n, r in elsewhere.iterrows()]
+    finished = table[table["status"] == "finished"]
+    if len(finished):
+        lines += ["", f"Finished ({len(finished)}): validation accuracy by the linear classifier (BP: its own "
+                      "output) and by goodness, hours trained, precision",
+                  f"{'#':>8}  {'val %':>6}  {'good %':>6}  {'hours':>5}  cell [precision]"]
+        lines += [f"{n:>8}  {pct(r['val_acc']):>6}  {pct(r['val_acc_goodness']):>6}  {r['train_hours']:>5.1f}  "
+                  f"{r['cell']} [{r['precision']}]" for n, r in finished.iterrows()]
+    return "\n".join(lines)
+
 def times_table(root: Path | None = None, cells: list[Cell] | None = None, profile: str | None = None) -> pd.DataFrame:
     """How long each finished cell took, as measured: wall time (``train_seconds`` of its
     provenance), the sessions it ran in, and per session the machine and the median of its

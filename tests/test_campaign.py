@@ -113,6 +113,38 @@ def test_cli_campaign_lists_the_cells(results_root, capsys):
     assert main(["campaign", "--budget-minutes", "-1"]) == 2
 
 
+
+def test_the_listing_ranks_the_planned_cells_with_their_claims_and_keeps_whole_names():
+    """``campaign --list`` (issue #31): this machine's cells by rank, each with the claims it enters,
+    then the ones left to faster machines with why, then the finished ones; no name cut short (the
+    seeds of a long-named cell differ only at the end)."""
+    import pandas as pd
+    long = "FF 16x5x5, max pooling, Loewe init, classifier on the image (issue 26)"
+    row = dict(epochs=200, epochs_done=0, val_acc=math.nan, val_acc_goodness=math.nan, train_hours=0.0,
+               precision="", left_hours=2.0, estimate="measured", plan="planned", claims="", value=0.0, value_per_h=0.0)
+    table = pd.DataFrame([
+        {**row, "cell": "B second", "status": "partial", "epochs_done": 30, "val_acc": 0.975, "order": 1.0,
+         "claims": "Claim X [Fig. 4B]", "value": 1.0, "value_per_h": 0.5},
+        {**row, "cell": "A first", "status": "not started", "order": 0.0, "claims": "Claim X [Fig. 4B]",
+         "value": 2.0, "value_per_h": 1.0},
+        {**row, "cell": "C slow", "status": "not started", "order": math.nan, "left_hours": 13.7,
+         "estimate": "scaled from ff-64-64-64-k3",
+         "plan": "too slow here (13.7 h left > 3 runs of 2.5 h)"},
+        {**row, "cell": long + ", seed 1", "status": "finished", "epochs_done": 200, "order": math.nan,
+         "val_acc": 0.9804, "val_acc_goodness": 0.9158, "train_hours": 0.7, "precision": "bf16-autocast",
+         "left_hours": 0.0, "plan": "finished"},
+    ])
+    out = campaign.format_status(table)
+    lines = out.splitlines()
+    first, second = (next(i for i, line in enumerate(lines) if line.endswith(name)) for name in ("A first", "B second"))
+    assert first < second and lines[first].split()[:2] == ["0", "1"]  # rank, then the cell's number
+    assert lines[first + 1].strip() == "claims: Claim X [Fig. 4B]" and lines[second + 1].strip() == "claims: as above"
+    assert "30/200" in lines[second] and "97.50" in lines[second]
+    assert "C slow (estimate scaled from ff-64-64-64-k3): too slow here (13.7 h left > 3 runs of 2.5 h)" in out
+    assert f"98.04   91.58    0.7  {long}, seed 1 [bf16-autocast]" in out
+    assert out.index("A first") < out.index("Left to faster machines (1)") < out.index("Finished (1)")
+    assert max(map(len, lines[:second + 2])) <= 120
+
 def test_fast_path_defaults_on_cuda_and_for_long_ff_runs_on_a_cpu():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     long_ff, short_ff = Config(filters=16, kernel=5), Config(filters=16, kernel=5, epochs=2, n_train=1000)
