@@ -75,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
                                         "within a budget, resumably (see ffcnn_lib.campaign)")
     c.add_argument("--budget-minutes", type=float, default=150.0,
                    help="stop at the first epoch boundary after which the next epoch would not fit (default 150)")
-    c.add_argument("--list", action="store_true", help="print each cell's status and estimated time left, train nothing")
+    c.add_argument("--list", action="store_true",
+                   help="print this machine's plan by rank (each cell's epochs done, hours left, value and claims), "
+                        "the cells left to faster machines and why, and the finished ones; train nothing")
     c.add_argument("--readme", action="store_true",
                    help="rewrite the README's status and campaign-times tables from the committed results, train nothing")
     c.add_argument("--device", default="cpu")
