@@ -641,7 +641,6 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
     return pd.DataFrame(rows)
 
 
-
 def format_status(table: pd.DataFrame, width: int = 120) -> str:
     """:func:`status` as ``campaign --list`` prints it: the cells this machine trains, by rank (issue
     #31: what each settles per CPU hour here), each with the claims it enters; then the cells it
@@ -686,6 +685,7 @@ def format_status(table: pd.DataFrame, width: int = 120) -> str:
         lines += [f"{n:>8}  {pct(r['val_acc']):>6}  {pct(r['val_acc_goodness']):>6}  {r['train_hours']:>5.1f}  "
                   f"{r['cell']} [{r['precision']}]" for n, r in finished.iterrows()]
     return "\n".join(lines)
+
 
 def times_table(root: Path | None = None, cells: list[Cell] | None = None, profile: str | None = None) -> pd.DataFrame:
     """How long each finished cell took, as measured: wall time (``train_seconds`` of its
