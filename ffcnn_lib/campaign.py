@@ -802,21 +802,24 @@ def curves(root: Path | None = None, cells: list[Cell] | None = None, profile: s
 
 
 def progress_text(artifact: str, root: Path | None = None) -> str:
-    """For a chapter: the campaign's unfinished cells of ``artifact`` (markdown bullets), each with
-    its epochs done, validation accuracy so far, machine, and what this machine's plan says of it;
-    "" if the campaign has none under way."""
+    """For a chapter: the campaign's unfinished cells of ``artifact`` (markdown bullets, one
+    :func:`progress_line` each); "" if the campaign has none under way."""
     cells = [cell for cell in CELLS if cell.artifact == artifact or artifact in cell.also]
     if not cells:
         return ""
-    lines = []
     # only each cell's progress and whether it is planned here: no need to weigh what it settles
-    for _, row in status(root, cells=cells, judge=value.Judge.empty()).iterrows():
-        if row["status"] != "partial":
-            continue
-        left = f"about {row['left_hours']:.1f} h left on this kind of machine" if row["left_hours"] == row["left_hours"] \
-            else "time left not measured on this kind of machine"
-        lines.append(f"* {row['cell']}: under way in the CPU campaign, {row['epochs_done']} of {row['epochs']} epochs "
-                     f"({row['train_hours']:.1f} h so far on {row['device'] or 'a CPU'}; validation "
-                     f"{100 * row['val_acc']:.2f} % at epoch {row['epochs_done']}, not a result until it finishes); "
-                     f"{left}; plan: {row['plan']}")
-    return "\n".join(lines)
+    table = status(root, cells=cells, judge=value.Judge.empty())
+    return "\n".join(progress_line(row) for _, row in table.iterrows() if row["status"] == "partial")
+
+
+def progress_line(row: pd.Series) -> str:
+    """One partial cell of :func:`status` for a reader: epochs done, validation accuracy so far,
+    machine, time left here, and whether this kind of machine's campaign goes on with it (and if not, why)."""
+    left = f"about {row['left_hours']:.1f} h left on this kind of machine" if row["left_hours"] == row["left_hours"] \
+        else "time left not measured on this kind of machine"
+    plan = "the campaign on this kind goes on with it" if row["plan"] == "planned" \
+        else f"the campaign on this kind leaves it: {row['plan']}"
+    return (f"* {row['cell']}: under way in the CPU campaign, {row['epochs_done']} of {row['epochs']} epochs "
+            f"({row['train_hours']:.1f} h so far on {row['device'] or 'a CPU'}; validation "
+            f"{100 * row['val_acc']:.2f} % at epoch {row['epochs_done']}, not a result until it finishes); "
+            f"{left}; {plan}")

@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 
+import pandas as pd
 import pytest
 import torch
 
@@ -144,6 +145,21 @@ def test_the_listing_ranks_the_planned_cells_with_their_claims_and_keeps_whole_n
     assert f"98.04   91.58    0.7  {long}, seed 1 [bf16-autocast]" in out
     assert out.index("A first") < out.index("Left to faster machines (1)") < out.index("Finished (1)")
     assert max(map(len, lines[:second + 2])) <= 120
+
+
+def test_a_chapter_says_in_words_whether_the_campaign_here_goes_on_with_a_partial_cell():
+    row = pd.Series({"cell": "FF 32x7x7 (Fig. 3A, 4B)", "epochs_done": 141, "epochs": 200, "train_hours": 8.7,
+                     "device": "cpu (avx512-bf16, 1 thread)", "val_acc": 0.98712, "left_hours": 3.5,
+                     "plan": "planned"})
+    line = campaign.progress_line(row)
+    assert line.startswith("* FF 32x7x7 (Fig. 3A, 4B): under way in the CPU campaign, 141 of 200 epochs")
+    assert "validation 98.71 % at epoch 141, not a result" in line and "about 3.5 h left" in line
+    assert line.endswith("; the campaign on this kind goes on with it") and "plan:" not in line
+    slow = campaign.progress_line(pd.Series({**row, "plan": "too slow here (40.0 h left > 8 runs of 2.5 h)",
+                                             "left_hours": math.nan}))
+    assert slow.endswith("the campaign on this kind leaves it: too slow here (40.0 h left > 8 runs of 2.5 h)")
+    assert "time left not measured on this kind of machine" in slow
+
 
 def test_fast_path_defaults_on_cuda_and_for_long_ff_runs_on_a_cpu():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
