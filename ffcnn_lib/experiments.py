@@ -213,8 +213,11 @@ def atoms(segs: list[dict], key: str, whole: str) -> str:
     segments. For tables over many runs, where which epochs ran where belongs to the run's record."""
     if not segs:
         return whole
-    names = {str(s.get(key) or "not recorded") for s in segs}
-    return "; ".join(sorted("not recorded" if n == UNRECORDED else n for n in names))
+    # said as what is missing: in a union over runs ("fp32 + precision not recorded") a bare
+    # "not recorded" reads as a value
+    unrecorded = f"{'machine' if key == 'device' else key} not recorded"
+    names = {unrecorded if s.get(key) in (None, "", UNRECORDED) else str(s[key]) for s in segs}
+    return "; ".join(sorted(names - {unrecorded}) + ([unrecorded] if unrecorded in names else []))
 
 
 def union(rows: pd.DataFrame, compact: str, whole: str, sep: str = "; ") -> str:

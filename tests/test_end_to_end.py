@@ -109,8 +109,8 @@ def test_a_run_resumed_on_another_device_names_which_device_trained_which_epochs
     row = sweeps._row("bp", "smoke", cfg, done, 0)
     assert row["machines"] == "machine A; machine B" and row["precisions"] == prov["segments"][0]["precision"]
     unrecorded = [{"device": experiments.UNRECORDED, "precision": None}, {"device": "B", "precision": "fp32"}]
-    assert experiments.atoms(unrecorded, "device", "") == "B; not recorded"
-    assert experiments.atoms(unrecorded, "precision", "") == "fp32; not recorded"
+    assert experiments.atoms(unrecorded, "device", "") == "B; machine not recorded"
+    assert experiments.atoms(unrecorded, "precision", "") == "fp32; precision not recorded"
 
 
 def test_epochs_of_a_process_killed_before_its_record_are_said_unrecorded_not_claimed(results_root, monkeypatch):

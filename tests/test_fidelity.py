@@ -96,8 +96,8 @@ def test_describe_and_caption_of_a_mixed_table(cache):
     assert sweeps.profile_mix(df) == "paper 3 runs, smoke 2 runs"
     smoke = sweeps.collect("table1", "smoke", train_missing=False)
     assert sweeps.describe(smoke).startswith("profile: smoke (3 cells, 3 runs,")
-    two = df.assign(machines=["cpu (amx, 1 thread); not recorded"] + ["cpu (test)"] * (len(df) - 1))
-    assert "; devices cpu (amx, 1 thread); cpu (test); not recorded; training time" in sweeps.describe(two)
+    two = df.assign(machines=["cpu (amx, 1 thread); machine not recorded"] + ["cpu (test)"] * (len(df) - 1))
+    assert "; devices cpu (amx, 1 thread); cpu (test); machine not recorded; training time" in sweeps.describe(two)
 
 
 def test_claims_compare_cells_of_one_profile_only(cache):
