@@ -9,6 +9,7 @@ the statistics of :data:`CLAIM_RULES_MD`; :func:`check_claims` gives every claim
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -217,6 +218,17 @@ def _trend_claim(df: pd.DataFrame, col: str, series: str | None, x: str, sign: i
         parts.append(f"{_fmt_series(label(s), xs, list(es))} ({xs[0]} to {xs[-1]}: {(es[-1] - es[0]).pp()}; "
                      f"{clear}; {outcome})")
     return _all(outcomes), "; ".join(parts) + " " + _noise(m, est.values())
+
+
+# One series of :func:`_trend_claim`'s evidence: "<series> by <x>: <points> (<ends>; <steps>; <outcome>)".
+_SERIES = re.compile(r"(?:^|; )([^:;]+?) by [^:;]+: [^()]*\([^()]*; (confirmed|contradicted|inconclusive)\)")
+
+
+def series_outcomes(evidence: str) -> dict[str, str]:
+    """Each series' own outcome in a trend claim's evidence (:func:`_trend_claim`), in its order:
+    {"3x3": "confirmed", "5x5": "inconclusive", ...}. A claim "at every width" is only as
+    confirmed as its least clear series; this says which one held it back."""
+    return {m.group(1): m.group(2) for m in _SERIES.finditer(evidence)}
 
 
 def _fig3a_ff(df: pd.DataFrame, io: Loaders) -> tuple[str, str]:

@@ -280,10 +280,23 @@ def findings(artifact: str, df: pd.DataFrame, profile: str = "auto", title: str 
     judged = table[~table["verdict"].str.startswith(("not ", "no evidence"))]
     for claim, r in judged.iterrows():
         where = r.get("tested_on") if isinstance(r.get("tested_on"), str) and r.get("tested_on") else ""
-        sentences.append(f"{claim.rstrip('.')}: {r['verdict']}" + (f", tested on {where}" if where else "") + ".")
+        sentences.append(f"{claim.rstrip('.')}: {r['verdict']}" + (f", tested on {where}" if where else "") + "."
+                         + _by_series(claims.series_outcomes(str(r.get("evidence") or ""))))
     if not sentences and not paper.empty:  # a finished cell is news even before it can be judged
         sentences.append(_unjudged(report.paper_cells(paper), has_claims=not table.empty, title=title))
     return sentences
+
+
+def _by_series(outcomes: dict[str, str]) -> str:
+    """" Series by series: confirmed at 3x3 and 7x7, inconclusive at 5x5." where a claim's series
+    disagree (:func:`ffcnn_lib.claims.series_outcomes`): the verdict alone hides what did hold."""
+    if len(set(outcomes.values())) < 2:
+        return ""
+    said = {}
+    for series, outcome in outcomes.items():
+        said.setdefault(outcome, []).append(series)
+    words = lambda xs: " and ".join([", ".join(xs[:-1]), xs[-1]] if len(xs) > 1 else xs)  # noqa: E731
+    return " Series by series: " + ", ".join(f"{o} at {words(xs)}" for o, xs in said.items()) + "."
 
 
 def _unjudged(cells: pd.DataFrame, has_claims: bool, title: str | None = None) -> str:

@@ -471,3 +471,28 @@ def test_a_claim_whose_cells_have_no_runs_in_its_artifacts_runs_is_not_yet_run()
                artifact="fig3a")
     table = _claims({"fig3a": ff})
     assert table.loc[FIG3A_BP, "verdict"] == "not yet run"
+
+
+def test_a_trend_at_every_width_says_which_series_held_and_which_held_it_back():
+    """Fig. 4B's width claim with 3x3 and 7x7 rising clearly and 5x5 not (the campaign's cells at 16
+    and 32 filters, 2026-12-06): the claim is inconclusive, and the chapter's box says which series
+    held, which the verdict alone hides."""
+    from ffcnn_lib import pages
+
+    cells = [((16, 3), 0.9797), ((32, 3), 0.9830), ((16, 5), 0.9820), ((32, 5), 0.9822), ((16, 7), 0.9826),
+             ((32, 7), 0.9867)]
+    paper = _runs([({"filters": f"{f}-{f}-{f}", "kernel": k}, {"val_acc_linear": a}) for (f, k), a in cells],
+                  seeds=1, artifact="fig4b")
+    smoke = _runs([({"filters": "64-64-64", "kernel": 7}, {"val_acc_linear": 0.5})], profile="smoke", seeds=1,
+                  artifact="fig4b")
+    smoke = smoke.assign(cell=smoke["cell"] + len(cells), run_id="smoke-" + smoke["run_id"])
+    row = _claims({"fig4b": pd.concat([paper, smoke], ignore_index=True)}, pool=POOL).loc[FIG4B_WIDTH]
+    assert row["verdict"].startswith("inconclusive on 6 of 7 cells")
+    assert claims.series_outcomes(row["evidence"]) == {"3x3": "confirmed", "5x5": "inconclusive", "7x7": "confirmed"}
+    assert pages._by_series(claims.series_outcomes(row["evidence"])) == \
+        " Series by series: confirmed at 3x3 and 7x7, inconclusive at 5x5."
+    # one series, or series that agree: the verdict says it all
+    assert pages._by_series({"3x3": "confirmed", "7x7": "confirmed"}) == ""
+    assert claims.series_outcomes("goodness val. acc. by filters: 16 85.88 %, 32 96.12 % (16 to 32: +10.24 ± "
+                                  "4.99 pp; 0 of 1 step clear; inconclusive) [2 comparisons, ν = 4, t = 3.50]") == \
+        {"goodness val. acc.": "inconclusive"}
