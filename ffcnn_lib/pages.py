@@ -290,13 +290,14 @@ def findings(artifact: str, df: pd.DataFrame, profile: str = "auto", title: str 
 def _by_series(outcomes: dict[str, str]) -> str:
     """" Series by series: confirmed at 3x3 and 7x7, inconclusive at 5x5." where a claim's series
     disagree (:func:`ffcnn_lib.claims.series_outcomes`): the verdict alone hides what did hold."""
+    from .report import _and
+
     if len(set(outcomes.values())) < 2:
         return ""
     said = {}
     for series, outcome in outcomes.items():
         said.setdefault(outcome, []).append(series)
-    words = lambda xs: " and ".join([", ".join(xs[:-1]), xs[-1]] if len(xs) > 1 else xs)  # noqa: E731
-    return " Series by series: " + ", ".join(f"{o} at {words(xs)}" for o, xs in said.items()) + "."
+    return " Series by series: " + ", ".join(f"{o} at {_and(xs)}" for o, xs in said.items()) + "."
 
 
 def _unjudged(cells: pd.DataFrame, has_claims: bool, title: str | None = None) -> str:
