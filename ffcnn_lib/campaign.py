@@ -5,7 +5,8 @@ epochs, batch 50, the full 50,000/10,000 split, Adam 5e-5 for FF and 1e-3 for BP
 lists them in order of value; each is the ``paper``-profile run (seed 0 first) of one cell of an
 artifact in :data:`~ffcnn_lib.sweeps.ARTIFACTS`, so the book picks it up as a paper-profile number.
 A few cells that no CPU reaches at 200 epochs are read at the ``short`` profile instead (the paper's
-widths and data, 20 epochs; ``Cell.profile``): indicative readings, which enter no verdict.
+widths and data, 20 epochs; ``Cell.profile``): indicative readings, which a claim reads only where
+its paper-settings cells give no comparison, so they come after every first seed at the paper's settings.
 
 A 16-filter run takes hours on two cores, longer than a work session may train. So
 ``python -m ffcnn_lib campaign --budget-minutes 150`` (run it under ``nice``) trains the first
@@ -472,8 +473,8 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
         arts = (cell.artifact, *cell.also)
         worth = value.Worth(math.nan, (), "finished") if status == "finished" else \
             value.Worth(0.0, (), "a variant of a paper cell (an investigation): enters no claim") if cell.change else \
-            value.Worth(0.0, value.claim_labels(cell.paper(), arts),
-                        f"an indicative reading ({cell.profile} profile): enters no verdict") \
+            value.Worth(0.0, value.claim_labels(cell.paper(), arts), f"an indicative reading ({cell.profile} "
+                        "profile): after the first seeds at the paper's settings") \
             if cell.profile != "paper" else \
             _waits_for_seed(cell, config, arts, root) or judge.worth(cell.paper(), arts, cell.seed)
         tier = _tier(cell, worth)
