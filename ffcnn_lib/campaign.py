@@ -808,8 +808,10 @@ def progress_text(artifact: str, root: Path | None = None) -> str:
     cells = [cell for cell in CELLS if cell.artifact == artifact or artifact in cell.also]
     if not cells:
         return ""
-    # only each cell's progress and whether it is planned here: no need to weigh what it settles
-    table = status(root, cells=cells, judge=value.Judge.empty())
+    # whether the campaign here goes on with a cell depends on what it settles (a first seed that
+    # enters a claim may take MAX_RUNS_CLAIM runs, other cells MAX_RUNS), so the evidence is read
+    # (about a second): without it a long claim cell under way would read "too slow here"
+    table = status(root, cells=cells)
     return "\n".join(progress_line(row) for _, row in table.iterrows() if row["status"] == "partial")
 
 

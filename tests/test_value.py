@@ -146,6 +146,35 @@ def test_a_long_first_seed_that_settles_a_claim_is_planned_where_a_cell_that_set
     assert df.loc["FF 32x5x5, seed 1", "plan"].startswith(f"too slow here ({hours:.1f} h left > {campaign.MAX_RUNS} runs")
 
 
+def test_a_chapter_says_the_campaign_goes_on_with_a_long_claim_cell_under_way(results_root, monkeypatch):
+    """A chapter's *Under way* line reads the plan with the evidence weighed: FF 32x5x5 (~15 h left
+    here, more than MAX_RUNS runs) is a first seed two claims need, so the campaign goes on with it;
+    weighed as worth nothing it would read "too slow here" while the campaign trains it."""
+    import json
+
+    from ffcnn_lib import machine
+    from ffcnn_lib.bench import step_flops
+    monkeypatch.setattr(machine, "capabilities", lambda: {"model": "stub", "cores": 2, "flags": [], "kind": "avx2"})
+    first = campaign.Cell("FF 32x5x5 (Fig. 4B)", "fig4b", {"filters": (32, 32, 32), "kernel": 5}, priority=3,
+                          reason="x")
+    path = campaign.steps_path("avx2", results_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"kind": "avx2", "steps": {campaign.step_key(first.config(), 1): {
+        "ms_per_step": 250.0, "gflop_per_step": step_flops(first.config()) / 1e9}}}))
+    metrics = pd.DataFrame({"epoch": [1, 2], "val_acc_linear": [0.95, 0.96], "epoch_s": [250.0, 250.0]})
+    monkeypatch.setattr(campaign, "_progress", lambda config, root=None: (
+        metrics, {"provenance": {"device": "cpu (avx2, 1 thread)"}}) if config == first.config() else None)
+    monkeypatch.setattr(campaign, "CELLS", [first])
+    done = [cell_key(campaign.Cell("a", "fig4b", {"filters": (16, 16, 16), "kernel": 5}).paper())]
+    judge = _judge({FIG4B_KERNEL: done, FIG4B_WIDTH: done})
+    monkeypatch.setattr(value.Judge, "now", classmethod(lambda cls, root=None: judge))
+    line = campaign.progress_text("fig4b")
+    assert line.startswith("* FF 32x5x5 (Fig. 4B): under way in the CPU campaign, 2 of 200 epochs")
+    assert line.endswith("the campaign on this kind goes on with it"), line
+    monkeypatch.setattr(value.Judge, "now", classmethod(lambda cls, root=None: value.Judge.empty()))
+    assert "leaves it: too slow here" in campaign.progress_text("fig4b")  # what the worth changes
+
+
 def test_a_plan_of_finished_cells_only_orders_none(results_root, monkeypatch):
     """An empty selection must not borrow the whole table's index (a chapter's cells may all be done)."""
     cells = [_cell("FF 16x3x3 (Fig. 4B)")]
