@@ -311,7 +311,7 @@ def _unjudged(cells: pd.DataFrame, has_claims: bool, title: str | None = None) -
         method = col.removeprefix("val_acc_").removesuffix(" [%]")
         return f"{c[col]:.2f} % validation, {_WORDS.get(method, method)}; {report._seeds(int(c['seeds']))}"
 
-    done = "; ".join(f"{report.cell_name(c)} ({first_accuracy(c)})" for _, c in cells.iterrows())
+    done = "; ".join(f"{report.cell_name(c, cells)} ({first_accuracy(c)})" for _, c in cells.iterrows())
     them = "it" if len(cells) == 1 else "them"
     if title is None:
         why = " and no claim of this chapter has two such cells yet" if has_claims else ""

@@ -460,10 +460,17 @@ TRIED = ("Tried before the long runs, on validation only: the choices the paper 
          "none of it was tuned")
 
 
-def cell_name(cell: pd.Series) -> str:
-    """A row of :func:`paper_cells` in words: "FF 16-16-16 7x7 max pooling"."""
-    return f"{cell['model'].upper()} {cell['filters']} {cell['kernel']}x{cell['kernel']}" + \
-        (" max pooling" if cell["max_pool"] else "")
+def cell_name(cell: pd.Series, beside: pd.DataFrame | None = None) -> str:
+    """A row of :func:`paper_cells` in words: "FF 16-16-16 7x7 max pooling", then its batch, K and
+    label set where they differ from the paper's defaults (:class:`Config`) or among the cells
+    ``beside`` it (a chapter's list): "FF 32-32-32 3x3, label set 1" next to its set-2 twin."""
+    default, ff = Config(), cell["model"] == "ff"
+    named = {"batch_size": lambda v: f"batch {v}", "K": lambda v: f"K = {v:g}",
+             "label_set": lambda v: f"label {str(v).replace('set', 'set ')}"}
+    differs = [say(cell[k]) for k, say in named.items() if k in cell and (ff or k == "batch_size") and (
+        cell[k] != getattr(default, k) or (beside is not None and k in beside and beside[k].nunique() > 1))]
+    return ", ".join([f"{cell['model'].upper()} {cell['filters']} {cell['kernel']}x{cell['kernel']}"
+                      + (" max pooling" if cell["max_pool"] else ""), *differs])
 
 
 def paper_settings(artifact: str, results: pd.DataFrame) -> str:
@@ -472,10 +479,11 @@ def paper_settings(artifact: str, results: pd.DataFrame) -> str:
     verdict, tolerance and seeds. Runs still under way are the campaign's to report
     (``campaign.progress_text``): this module reads finished results only."""
     lines = []
-    for _, c in paper_cells(results).iterrows():
+    cells = paper_cells(results)
+    for _, c in cells.iterrows():
         accs = ", ".join(f"{k.replace('val_acc_', 'validation ').replace(' [%]', '')} {v:.2f} %"
                          for k, v in c.items() if k.startswith("val_acc") and pd.notna(v))
-        lines.append(f"{cell_name(c)}: finished, {accs} "
+        lines.append(f"{cell_name(c, cells)}: finished, {accs} "
                      f"({_seeds(c['seeds'])}; {c['train_h']:.1f} h per run{' on average' if c['seeds'] > 1 else ''}"
                      + (f"; machines: {c['device']})" if "; " in c["device"] else f" on {c['device']})"))
     paper = results[results["profile"] == "paper"]
@@ -627,13 +635,10 @@ def plotted_only() -> pd.DataFrame:
         for key, g in ev.groupby(_ids(ev), sort=False):
             if key not in numbers:
                 cells.setdefault(key, {"runs": g, "figures": []})["figures"].append(figure)
-    rows, default = [], Config()  # the paper's batch, K and label set: named only where a cell differs
+    rows = []
     for cell in cells.values():
         g, c = cell["runs"], cell["runs"].iloc[0]
-        differs = [f"batch {c['batch_size']}" if c["batch_size"] != default.batch_size else "",
-                   f"K = {c['K']}" if c["model"] == "ff" and c["K"] != default.K else "",
-                   f"label {c['label_set'].replace('set', 'set ')}" if c["label_set"] != default.label_set else ""]
-        row = {"cell": ", ".join([cell_name(c), *filter(None, differs)]),
+        row = {"cell": cell_name(c),  # the paper's batch, K and label set: named only where a cell differs
                "figures": ", ".join(cell["figures"]), "seeds": g["seed"].nunique()}
         for method in ("linear", "goodness", "bp"):
             acc = g.get(f"val_acc_{method}")

@@ -180,6 +180,23 @@ def test_paper_cells_give_accuracy_wall_time_and_device_of_paper_runs_only():
     assert report.paper_cells(df.assign(artifact="bp", profile="smoke")).empty
 
 
+def test_a_chapters_finished_cells_are_named_apart_by_the_field_they_differ_in():
+    """Table 2's 32x3x3 with label set 1 and with set 2 were both "FF 32-32-32 3x3": a cell is named
+    by its batch, K and label set where they differ from the paper's defaults or among the cells
+    listed beside it; BP is never named by the FF-only K or label set."""
+    keys = dict(KEYS, kernel=3, batch_size=50)
+    df = pd.DataFrame([dict(keys, model="ff", filters="32-32-32", label_set=s, val_acc_linear=v, train_seconds=3600,
+                            device="cpu", seed=0) for s, v in (("set1", 0.9819), ("set2", 0.9813))])
+    text = report.paper_settings("table2", df.assign(artifact="table2", profile="paper"))
+    assert "* FF 32-32-32 3x3, label set 1: finished, validation linear 98.19 %" in text
+    assert "* FF 32-32-32 3x3, label set 2: finished, validation linear 98.13 %" in text
+    alone = report.paper_cells(df.iloc[:1].assign(artifact="table2", profile="paper")).iloc[0]
+    assert report.cell_name(alone) == "FF 32-32-32 3x3"  # the paper's defaults, nothing beside it: unnamed
+    assert report.cell_name(pd.Series({**alone, "batch_size": 25, "K": 0.2})) == "FF 32-32-32 3x3, batch 25, K = 0.2"
+    bp = pd.Series({**alone, "model": "bp", "K": 0.2, "label_set": "set2"})
+    assert report.cell_name(bp) == "BP 32-32-32 3x3"
+
+
 def _numbers(profile_of):
     """compare() rows for every reported number, each artifact's runs at the reported values, with
     the profile ``profile_of(artifact)``."""
