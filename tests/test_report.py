@@ -216,6 +216,9 @@ def test_the_paper_reports_25_distinct_numbers():
     every = _numbers(lambda a: "smoke")
     assert len(every) == 29 and len(report.distinct(every)) == 25
     assert report.coverage_text(every).startswith("Of the 25 distinct numbers the paper reports, 0 come from")
+    # all at the paper's settings: one part, no dangling "and"
+    assert report.coverage_text(_numbers(lambda a: "paper")).startswith(
+        "Of the 25 distinct numbers the paper reports, 25 come from paper-profile runs (")
     assert report.coverage(every).set_index("profile").loc["smoke", "numbers"] == 25
     shared = report.distinct(every).set_index(["quantity", "split", "method"])["artifacts"]
     assert shared[("best FF network", "val", "linear")] == "headline, table1, table3"
