@@ -230,9 +230,10 @@ CELLS: list[Cell] = [
 ]
 # Issue #31 step 2 (appended: a running campaign names cells by their position here): seeds 1 and 2
 # of every first-seed cell at the paper's settings that has none yet, so that the ranking can add a
-# seed where a verdict hinges on one (tier 2, before the rest: a claim reads "inconclusive", or a
-# reported number lies within 3 standard errors of the paper's). Where nothing hinges they wait last,
-# after Fashion-MNIST's first seeds and the short-profile readings (priority 6).
+# seed where a verdict hinges on one (tier 2, ranked with the first seeds by worth per hour: a claim
+# reads "inconclusive", or a reported number lies within 3 standard errors of the paper's). Where
+# nothing hinges they wait last, after Fashion-MNIST's first seeds and the short-profile readings
+# (priority 6).
 _HAVE_SEEDS = {c.config() for c in CELLS if c.seed > 0}
 CELLS += [Cell(f"{c.name}, seed {seed}", c.artifact, c.match, seed=seed, also=c.also, priority=6, waits=c.waits,
                reason=f"issue #31: a further seed of {c.name}, trained early only where a verdict hinges on it")
@@ -490,13 +491,19 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
                      "relative_cost": cost[config.model], "claims": "; ".join(worth.claims), "value": worth.value,
                      "value_per_h": per_h, "settles": worth.why, "tier": tier})
     df = pd.DataFrame(rows)
-    # Issue #31: explicit priority 1 first (the issues' investigations); then, breadth first, the cells
-    # that settle most of the paper's claims and numbers per CPU hour here; then further seeds a
-    # verdict hinges on; then the rest (beyond the paper, seeds nothing hinges on) by priority.
+    # Issue #31: explicit priority 1 first (the issues' investigations); then the first seeds and the
+    # further seeds a verdict hinges on, by what they settle of the paper's claims and numbers per CPU
+    # hour here ("one seed per cell before any second seed, unless a verdict hinges on it": a cheap
+    # seed that may decide a verdict goes before a dear first seed), those under way first; then the
+    # rest (beyond the paper, seeds nothing hinges on) by priority. Under way first: a resume point's
+    # name holds the run id, and with it ALGORITHM_VERSION, so a run left paused for sessions loses its
+    # epochs to any version bump in between.
     planned = df[df["plan"] == "planned"]
-    ranked = planned["tier"].isin([1, 2])  # priority 1 and the rest keep their priority and list order
-    planned = planned.assign(_score=-planned["value_per_h"].where(ranked, 0).fillna(0)) \
-        .sort_values(["tier", "_score", "priority", "relative_cost", "#"], kind="stable")
+    group = planned["tier"].replace({2: 1})
+    ranked = group == 1  # priority 1 and the rest keep their priority and list order
+    planned = planned.assign(_group=group, _new=~(ranked & (planned["epochs_done"] > 0)),
+                             _score=-planned["value_per_h"].where(ranked, 0).fillna(0)) \
+        .sort_values(["_group", "_new", "_score", "priority", "relative_cost", "#"], kind="stable")
     order = {i: n for n, i in enumerate(planned["#"])}
     return df.assign(order=df["#"].map(order)).drop(columns="#")
 
@@ -527,7 +534,7 @@ def _waits_for_seed(cell: Cell, config: Config, arts: tuple[str, ...], root: Pat
 
 def _tier(cell: Cell, worth: value.Worth) -> int:
     """0: priority 1 (the issues' own investigations); 1: a first seed that settles something; 2: a
-    further seed a verdict hinges on; 3: the rest, in priority order."""
+    further seed a verdict hinges on (ranked with tier 1 by worth per hour); 3: the rest, in priority order."""
     if cell.priority == 1:
         return 0
     if worth.value > 0:  # NaN (finished) is not

@@ -118,6 +118,37 @@ def test_the_plan_ranks_by_worth_per_hour_breadth_first(results_root, monkeypatc
     assert row["value_per_h"] == pytest.approx(row["value"] / (row["left_hours_here"] * row["relative_cost"]))
 
 
+def test_a_cheap_seed_a_verdict_hinges_on_goes_before_a_dear_first_seed_and_a_cell_under_way_before_both(
+        results_root, monkeypatch):
+    """The guide: "one seed per cell before any second seed, unless a verdict hinges on it". A second
+    seed of 16x3x3 (an hour or so; Fig. 4B's kernel claim, inconclusive, compares it) settles more per
+    CPU hour than the first seed of 32x5x5 (hours), so it goes first; a cell under way (32x7x7 at
+    epoch 50) goes before both: a run left paused for sessions loses its epochs to any ALGORITHM_VERSION bump."""
+    import json
+
+    from ffcnn_lib import machine
+    from ffcnn_lib.bench import step_flops
+    monkeypatch.setattr(machine, "capabilities", lambda: {"model": "stub", "cores": 2, "flags": [], "kind": "avx2"})
+    seed1, dear = _cell("FF 16x3x3 (Fig. 4B), seed 1"), _cell("FF 32x5x5 (Fig. 4B)")
+    started = _cell("FF 32x7x7 (Fig. 3A, 4B)")
+    steps = {campaign.step_key(c.config(), 1): {"ms_per_step": ms, "gflop_per_step": step_flops(c.config()) / 1e9}
+             for c, ms in ((seed1, 20.0), (dear, 150.0), (started, 400.0))}
+    path = campaign.steps_path("avx2", results_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"kind": "avx2", "steps": steps}))
+    done = [_key("FF 16x3x3 (Fig. 4B)"), _key("FF 16x5x5 (Table 3, CAMs)"), _key("FF 16x7x7 (Fig. 3A, 4B)")]
+    judge = value.Judge({FIG4B_KERNEL: done, FIG4B_WIDTH: done}, {FIG4B_KERNEL: "inconclusive on 3 of 12 cells"},
+                        _status().iloc[:0], frozenset())
+    monkeypatch.setattr(value.Judge, "now", classmethod(lambda cls, root=None: judge))
+    first_of_seed1 = seed1.config().replace(seed=0)
+    monkeypatch.setattr(campaign, "_epochs_done", lambda config, root: (200, "finished") if config == first_of_seed1
+                        else (50, "partial") if config == started.config() else (0, "not started"))
+    df = campaign.plan(cells=[dear, seed1, started], budget_s=1e9).set_index("cell")
+    assert df.loc[seed1.name, "tier"] == 2 and df.loc[dear.name, "tier"] == 1
+    assert df.loc[seed1.name, "value_per_h"] > df.loc[dear.name, "value_per_h"] > df.loc[started.name, "value_per_h"]
+    assert df.sort_values("order").index.tolist() == [started.name, seed1.name, dear.name]
+
+
 def test_a_long_first_seed_that_settles_a_claim_is_planned_where_a_cell_that_settles_nothing_is_not(
         results_root, monkeypatch):
     """Issue #31: FF 32x7x7 (11.7 h on an avx512-bf16 CPU) is a cell the claims need; it may take up to
