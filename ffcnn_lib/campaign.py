@@ -812,14 +812,24 @@ def curves(root: Path | None = None, cells: list[Cell] | None = None, profile: s
 def progress_text(artifact: str, root: Path | None = None) -> str:
     """For a chapter: the campaign's unfinished cells of ``artifact`` (markdown bullets, one
     :func:`progress_line` each); "" if the campaign has none under way."""
+    return progress_lines(under_way(artifact, root))
+
+
+def progress_lines(rows: pd.DataFrame) -> str:
+    """Rows of :func:`under_way` as markdown bullets, one :func:`progress_line` each."""
+    return "\n".join(progress_line(row) for _, row in rows.iterrows())
+
+
+def under_way(artifact: str, root: Path | None = None) -> pd.DataFrame:
+    """The rows of :func:`status` of the campaign's unfinished cells of ``artifact`` (empty if none)."""
     cells = [cell for cell in CELLS if cell.artifact == artifact or artifact in cell.also]
     if not cells:
-        return ""
+        return pd.DataFrame()
     # whether the campaign here goes on with a cell depends on what it settles (a first seed that
     # enters a claim may take MAX_RUNS_CLAIM runs, other cells MAX_RUNS), so the evidence is read
     # (about a second): without it a long claim cell under way would read "too slow here"
     table = status(root, cells=cells)
-    return "\n".join(progress_line(row) for _, row in table.iterrows() if row["status"] == "partial")
+    return table[table["status"] == "partial"]
 
 
 def progress_line(row: pd.Series) -> str:

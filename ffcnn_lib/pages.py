@@ -197,10 +197,13 @@ def missing_cells(artifact: str, df: pd.DataFrame, profile: str = "auto") -> lis
     return [i for i in range(len(_cell_configs(artifact))) if i not in have]
 
 
-def no_evidence_note(artifact: str, df: pd.DataFrame, profile: str = "auto", label: str = ""):
+def no_evidence_note(artifact: str, df: pd.DataFrame, profile: str = "auto", label: str = "",
+                     under_way: dict[str, str] | None = None):
     """An HTML note naming the cells of ``artifact`` that have no evidence yet (only smoke or cpu
     runs, or none), with what one run of each at the paper's settings would cost
-    (``ffcnn_lib.costs.describe``); None if every cell has evidence, or in an explicit narrow build."""
+    (``ffcnn_lib.costs.describe``); None if every cell has evidence, or in an explicit narrow build.
+    ``under_way``: run id -> how far the CPU campaign has trained it ("28 of 200 epochs"), said
+    beside its cell, so that a reader does not take a cell already training for one not started."""
     if profile in narrow():
         return None
     configs = _cell_configs(artifact)
@@ -208,15 +211,18 @@ def no_evidence_note(artifact: str, df: pd.DataFrame, profile: str = "auto", lab
     if not missing:
         return None
     varying = _varying(configs)
-    groups: dict[str, list[list[str]]] = {}
+    groups: dict[tuple[str, str], list[list[str]]] = {}
     total = 0.0
     for i in missing:
         phrase, minutes = _cost(configs[i])
-        groups.setdefault(phrase, []).append(_label_parts(configs[i], varying))
+        done = (under_way or {}).get(configs[i].run_id(), "")
+        groups.setdefault((phrase, done), []).append(_label_parts(configs[i], varying))
         total += minutes
     items = "".join(f"<li>{html.escape('; '.join(_condense(labels)))}"
                     + (f" ({len(labels)} cells): <b>{html.escape(phrase)}</b> each" if len(labels) > 1 else
-                       f": <b>{html.escape(phrase)}</b>") + "</li>" for phrase, labels in groups.items())
+                       f": <b>{html.escape(phrase)}</b>")
+                    + (f"; under way in the CPU campaign ({html.escape(done)}, above)" if done else "") + "</li>"
+                    for (phrase, done), labels in groups.items())
     what = "no finished run at the paper's widths and data yet"
     head = (f"This cell has {what}" if len(configs) == 1 else
             f"{len(missing)} of {len(configs)} cells have {what}" if len(missing) < len(configs) else
@@ -333,8 +339,8 @@ def lead(artifact: str, df: pd.DataFrame, profile: str = "auto", *, artifacts: t
     """A chapter's opening, displayed (issue #31): the banner of an explicit narrow build; else a
     *What we find so far* box (:func:`findings`); its results at the paper's settings
     (``report.paper_settings``) and their provenance; then, collapsed, *Not run yet, and what it
-    would cost*: the CPU campaign's progress (``campaign.progress_text``) and the cells with no
-    evidence yet with their cost (:func:`no_evidence_note`).
+    would cost*: the CPU campaign's progress (``campaign.under_way``) and the cells with no
+    evidence yet with their cost (:func:`no_evidence_note`, which marks those under way).
 
     ``artifacts``: further artifacts of the chapter, their rows in ``df`` (told apart by its
     ``artifact`` column); ``titles``: a heading for each artifact's lines (e.g. "Fig. 4A");
@@ -373,10 +379,12 @@ def lead(artifact: str, df: pd.DataFrame, profile: str = "auto", *, artifacts: t
     display(Markdown(provenance(df, profile)))
     later = []
     for a in names:
-        progress = campaign.progress_text(a) if b is None else ""
-        if progress:
-            later.append(_md_html((f"**{titles[a]}.** " if a in titles else "") + "**Under way:**\n\n" + progress))
-        note = no_evidence_note(a, part[a], profile, titles.get(a, ""))
+        going = campaign.under_way(a) if b is None else pd.DataFrame()
+        if len(going):
+            later.append(_md_html((f"**{titles[a]}.** " if a in titles else "") + "**Under way:**\n\n"
+                                  + campaign.progress_lines(going)))
+        note = no_evidence_note(a, part[a], profile, titles.get(a, ""), under_way={
+            r["run_id"]: f"{r['epochs_done']} of {r['epochs']} epochs" for _, r in going.iterrows()})
         if note is not None:
             later.append(note.data)
     if later:

@@ -258,3 +258,18 @@ def test_a_claim_with_two_paper_cells_gets_a_partial_verdict_that_names_them(cac
     html = pages.claims_table(claims.claims_for("table3", sweeps.collect("table3", "auto", train_missing=False))
                               .loc[[claim]]).to_html()
     assert "confirmed on 2 of 10 cells" in html and "tested on" in html and "To settle the rest: 7 more cells" in html
+
+
+def test_a_cell_without_evidence_that_the_campaign_is_training_says_so_beside_its_cost(cache):
+    """The collapsed "Not run yet" section lists the campaign's cells under way, then every cell
+    without evidence with its cost: one under way is marked there, so that it does not read as not
+    started (Table 2's 64x3x3 set 2 at epoch 28, 2026-12-06)."""
+    df = sweeps.collect("table2", "auto", train_missing=False)
+    configs = pages._cell_configs("table2")
+    going = configs[5].run_id()
+    plain = pages.no_evidence_note("table2", df).data
+    marked = pages.no_evidence_note("table2", df, under_way={going: "28 of 200 epochs"}).data
+    assert "under way" not in plain
+    assert marked.count("; under way in the CPU campaign (28 of 200 epochs, above)</li>") == 1
+    item = next(li for li in marked.split("<li>") if "under way" in li)
+    assert item.startswith(", ".join(pages._label_parts(configs[5], pages._varying(configs))))
