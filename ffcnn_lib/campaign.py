@@ -644,7 +644,7 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
         row.update(left_hours=0.0 if row["status"] == "finished" else p["left_hours_here"],
                    estimate=p["estimate"], plan=p["plan"], priority=cell.priority,
                    relative_cost=p["relative_cost"], claims=p["claims"], value=p["value"],
-                   value_per_h=p["value_per_h"], order=p["order"])
+                   value_per_h=p["value_per_h"], order=p["order"], seed=cell.seed, settles=p["settles"])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -654,7 +654,8 @@ def format_status(table: pd.DataFrame, width: int = 120) -> str:
     #31: what each settles per CPU hour here), each with the claims it enters; then the cells it
     leaves to faster machines, with why; then the finished ones. An estimate not from the cell's own
     measured step says where it comes from (:func:`step_estimate`). ``#`` is a cell's number in
-    :data:`CELLS` (what ``--cells`` takes); names come last, whole (seeds differ only at their ends)."""
+    :data:`CELLS` (what ``--cells`` takes); names come last, whole (seeds differ only at their ends).
+    A further seed also says which verdicts hinge on it (:meth:`value.Judge.worth`)."""
     import textwrap
 
     def pct(x: float) -> str:
@@ -681,6 +682,9 @@ def format_status(table: pd.DataFrame, width: int = 120) -> str:
             lines += (textwrap.wrap("claims: " + r["claims"], width, initial_indent=indent, subsequent_indent=indent + "  ")
                       if r["claims"] != before else [indent + "claims: as above"])
         before = r["claims"]
+        if r["seed"] > 0 and r["value"] > 0:  # of the claims it enters, which a further seed may still decide
+            lines += textwrap.wrap("why a further seed: " + r["settles"], width, initial_indent=indent,
+                                   subsequent_indent=indent + "  ")
     elsewhere = table[table["order"].isna() & (table["status"] != "finished")]
     if len(elsewhere):
         lines += ["", f"Left to faster machines ({len(elsewhere)}):", f"{'#':>8}  {'epochs':>7}  cell: why"]

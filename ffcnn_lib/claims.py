@@ -220,6 +220,17 @@ def _trend_claim(df: pd.DataFrame, col: str, series: str | None, x: str, sign: i
     return _all(outcomes), "; ".join(parts) + " " + _noise(m, est.values())
 
 
+def _kernel_series(kernel) -> str:
+    """A series of cells of one filter size, as a trend's evidence names it: "3x3"."""
+    return f"{kernel}x{kernel}"
+
+
+def _width_series(filters) -> str:
+    """A series of cells of one width (its first layer's filters, from 16 or "16-16-16"), as a
+    trend's evidence names it: "16 filters"."""
+    return f"{str(filters).split('-')[0]} filters"
+
+
 # One series of :func:`_trend_claim`'s evidence: "<series> by <x>: <points> (<ends>; <steps>; <outcome>)".
 _SERIES = re.compile(r"(?:^|; )([^:;]+?) by [^:;]+: [^()]*\([^()]*; (confirmed|contradicted|inconclusive)\)")
 
@@ -247,16 +258,18 @@ def _fig4a(df: pd.DataFrame, io: Loaders) -> tuple[str, str]:
     if missing := {5, 7} - set(df["kernel"]):
         raise ValueError(f"no runs of kernel {sorted(missing)}")
     return _trend_claim(df[df.kernel.isin([5, 7])], "val_acc_linear", "kernel", "batch_size", -1,
-                        lambda k: f"{k}x{k} by batch", io)
+                        lambda k: f"{_kernel_series(k)} by batch", io)
 
 
 def _fig4b_kernel(df: pd.DataFrame, io: Loaders) -> tuple[str, str]:
     # Fig. 4B: 7x7 > 5x5 > 3x3 at every width, not on the mean over widths.
-    return _trend_claim(df, "val_acc_linear", "filters_n", "kernel", +1, lambda f: f"{f} filters by kernel", io)
+    return _trend_claim(df, "val_acc_linear", "filters_n", "kernel", +1, lambda f: f"{_width_series(f)} by kernel",
+                        io)
 
 
 def _fig4b_width(df: pd.DataFrame, io: Loaders) -> tuple[str, str]:
-    return _trend_claim(df, "val_acc_linear", "kernel", "filters_n", +1, lambda k: f"{k}x{k} by filters", io)
+    return _trend_claim(df, "val_acc_linear", "kernel", "filters_n", +1, lambda k: f"{_kernel_series(k)} by filters",
+                        io)
 
 
 def _paired(df: pd.DataFrame, by, a: str, b: str, split: str) -> dict:
@@ -478,6 +491,9 @@ class Claim:
     # comparison where they agree on the second and differ in the first. None: one cell is enough
     # (the check reads two inference methods or a confusion matrix of the same runs).
     compares: tuple[str, tuple[str, ...]] | None = None
+    # A trend claim judged series by series (:func:`series_outcomes`): the series a cell (its config
+    # columns, as ``cell_key``) lies in, as the evidence names it. None: one series, or no trend.
+    series: Callable[[Mapping], str] | None = None
 
     @property
     def artifacts(self) -> tuple[str, ...]:
@@ -516,11 +532,11 @@ CLAIMS = [
           lambda df: df["model"] == "bp", compares=("filters", ("model",))),
     Claim("headline", "Digits 4 and 9 are classified worst, 1, 3 and 7 best (Fig. 3B)", _confusion),
     Claim("fig4a", "Smaller batches are better for 5x5 and 7x7 filters, over batches 10 to 100 (Fig. 4A)", _fig4a,
-          compares=("batch_size", ("kernel",))),
+          compares=("batch_size", ("kernel",)), series=lambda cell: _kernel_series(cell["kernel"])),
     Claim("fig4b", "Accuracy falls with smaller filter size (7x7 > 5x5 > 3x3) at every width (Fig. 4B)",
-          _fig4b_kernel, compares=("kernel", ("filters",))),
+          _fig4b_kernel, compares=("kernel", ("filters",)), series=lambda cell: _width_series(cell["filters"])),
     Claim("fig4b", "Accuracy rises with filters per layer for every filter size (Fig. 4B)", _fig4b_width,
-          compares=("filters", ("kernel",))),
+          compares=("filters", ("kernel",)), series=lambda cell: _kernel_series(cell["kernel"])),
     Claim("table1", "Goodness inference beats the linear classifier (Table 1)", _table1),
     Claim("fig5", "The optimal K is about 0.2 for 32 filters, 0.65 for 64 and 0.35 for 128, at batch 25 and 50 "
           "alike (Fig. 5)", _fig5_best, compares=("K", ("filters", "batch_size"))),

@@ -7,7 +7,8 @@ a cell is worth most where it makes a claim's first comparison (:data:`UNLOCKS`)
 adds one to a claim already judged (:data:`MOVES`), least where it makes none yet (:data:`FIRST`:
 the first of a pair); a reported number without evidence adds :data:`NUMBER`. Further seeds are
 worth something only where a verdict hinges on them: a claim that reads "inconclusive" and compares
-the cell, or a reported number within :data:`HINGE_SE` standard errors (:func:`number_hinges`).
+the cell (a trend judged series by series: in the cell's own series, if that one is inconclusive),
+or a reported number within :data:`HINGE_SE` standard errors (:func:`number_hinges`).
 """
 from __future__ import annotations
 
@@ -115,6 +116,18 @@ def _inconclusive(verdicts: dict[str, str], claim) -> bool:
     return verdicts.get(claim.text, "").startswith("inconclusive")
 
 
+def _series_open(claim, evidence: dict[str, str], key: dict) -> bool:
+    """Whether the series of a trend claim that cell ``key`` lies in is undecided on its own
+    (:func:`ffcnn_lib.claims.series_outcomes`): a further seed of 16x3x3 settles nothing in Fig. 4B's
+    "3x3 by filters", confirmed, while 5x5 holds that claim back. True for a claim without series,
+    and where the evidence names no series of the cell's (nothing read: the claim's verdict decides)."""
+    from .claims import series_outcomes
+
+    if claim.series is None:
+        return True
+    return series_outcomes(evidence.get(claim.text, "")).get(claim.series(key), "inconclusive") == "inconclusive"
+
+
 def _compared(claim, done: list[dict], key: dict) -> bool:
     """Whether the finished cell ``key`` is in one of ``claim``'s comparisons (another seed of it can
     move only those)."""
@@ -140,6 +153,7 @@ class Judge:
     status: pd.DataFrame
     reporting: frozenset
     pool: dict = field(default_factory=dict)  # the seed spreads behind the status table's tolerances
+    evidence: dict = field(default_factory=dict)  # per claim (its text), its evidence (a trend's series outcomes)
 
     @classmethod
     def empty(cls) -> "Judge":
@@ -157,8 +171,9 @@ class Judge:
             return cls.empty()
         frames = {a: e for a in ARTIFACTS if not (e := evidence(a)).empty}
         pool = global_pool()  # the summary's: read once, for the claims and the status table
-        verdicts = dict(zip(*check_claims(frames, None, pool=pool).pipe(lambda t: (t["claim"], t["verdict"]))))
-        return cls(paper_cells_done(), verdicts, status_table(pool), frozenset(reported()["artifact"]), pool)
+        table = check_claims(frames, None, pool=pool).set_index("claim")
+        return cls(paper_cells_done(), table["verdict"].to_dict(), status_table(pool),
+                   frozenset(reported()["artifact"]), pool, table["evidence"].to_dict())
 
     def worth(self, config: Config, artifacts: tuple[str, ...], seed: int) -> Worth:
         """The value of training ``config`` (seed ``seed``; a cell of ``artifacts``) to the end
@@ -171,8 +186,8 @@ class Judge:
         numbers = _number(config, self.status) if gives else self.status.iloc[:0]
         key = cell_key(config)
         if seed > 0:  # a further seed counts only for the inconclusive claims it is compared in
-            claims = [c for c in claims
-                      if _inconclusive(self.verdicts, c) and _compared(c, self.done.get(c.text, []), key)]
+            claims = [c for c in claims if _inconclusive(self.verdicts, c)
+                      and _compared(c, self.done.get(c.text, []), key) and _series_open(c, self.evidence, key)]
             hinged = number_hinges(numbers, self.pool)
             if not claims and not hinged:
                 return Worth(0.0, labels, "a further seed, and no verdict hinges on it")

@@ -123,7 +123,8 @@ def test_the_listing_ranks_the_planned_cells_with_their_claims_and_keeps_whole_n
     import pandas as pd
     long = "FF 16x5x5, max pooling, Loewe init, classifier on the image (issue 26)"
     row = dict(epochs=200, epochs_done=0, val_acc=math.nan, val_acc_goodness=math.nan, train_hours=0.0,
-               precision="", left_hours=2.0, estimate="measured", plan="planned", claims="", value=0.0, value_per_h=0.0)
+               precision="", left_hours=2.0, estimate="measured", plan="planned", claims="", value=0.0, value_per_h=0.0,
+               seed=0, settles="")
     table = pd.DataFrame([
         {**row, "cell": "B second", "status": "partial", "epochs_done": 30, "val_acc": 0.975, "order": 1.0,
          "claims": "Claim X [Fig. 4B]", "value": 1.0, "value_per_h": 0.5},
@@ -135,6 +136,8 @@ def test_the_listing_ranks_the_planned_cells_with_their_claims_and_keeps_whole_n
         {**row, "cell": long + ", seed 1", "status": "finished", "epochs_done": 200, "order": math.nan,
          "val_acc": 0.9804, "val_acc_goodness": 0.9158, "train_hours": 0.7, "precision": "bf16-autocast",
          "left_hours": 0.0, "plan": "finished"},
+        {**row, "cell": "B second, seed 1", "status": "not started", "order": 2.0, "claims": "Claim X [Fig. 4B]",
+         "value": 1.0, "value_per_h": 0.5, "seed": 1, "settles": "moves 'Claim X [Fig. 4B]'"},
     ])
     out = campaign.format_status(table)
     lines = out.splitlines()
@@ -142,6 +145,8 @@ def test_the_listing_ranks_the_planned_cells_with_their_claims_and_keeps_whole_n
     assert first < second and lines[first].split()[:2] == ["0", "1"]  # rank, then the cell's number
     assert lines[first + 1].strip() == "claims: Claim X [Fig. 4B]" and lines[second + 1].strip() == "claims: as above"
     assert "30/200" in lines[second] and "97.50" in lines[second]
+    # a further seed says which verdict hinges on it: of the claims it enters, one may be settled already
+    assert lines[second + 4].strip() == "why a further seed: moves 'Claim X [Fig. 4B]'"
     assert "C slow (estimate scaled from ff-64-64-64-k3): too slow here (13.7 h left > 3 runs of 2.5 h)" in out
     assert f"98.04   91.58    0.7  {long}, seed 1 [bf16-autocast]" in out
     assert out.index("A first") < out.index("Left to faster machines (1)") < out.index("Finished (1)")

@@ -489,6 +489,13 @@ def test_a_trend_at_every_width_says_which_series_held_and_which_held_it_back():
     row = _claims({"fig4b": pd.concat([paper, smoke], ignore_index=True)}, pool=POOL).loc[FIG4B_WIDTH]
     assert row["verdict"].startswith("inconclusive on 6 of 7 cells")
     assert claims.series_outcomes(row["evidence"]) == {"3x3": "confirmed", "5x5": "inconclusive", "7x7": "confirmed"}
+    # the campaign reads a cell's own series by the claim's ``series`` (value._series_open): the same names
+    width = next(c for c in claims.CLAIMS if c.text == FIG4B_WIDTH)
+    assert {width.series({"filters": f"{f}-{f}-{f}", "kernel": k}) for (f, k), _ in cells} == {"3x3", "5x5", "7x7"}
+    by_kernel = _claims({"fig4b": paper}, pool=POOL).loc[FIG4B_KERNEL, "evidence"]
+    kernel = next(c for c in claims.CLAIMS if c.text == FIG4B_KERNEL)
+    assert set(claims.series_outcomes(by_kernel)) == {kernel.series({"filters": f"{f}-{f}-{f}"}) for f in (16, 32)} \
+        == {"16 filters", "32 filters"}
     assert pages._by_series(claims.series_outcomes(row["evidence"])) == \
         " Series by series: confirmed at 3x3 and 7x7, inconclusive at 5x5."
     # one series, or series that agree: the verdict says it all

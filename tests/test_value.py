@@ -253,3 +253,32 @@ def test_every_first_seed_of_the_papers_cells_has_further_seeds_that_wait_their_
     df = campaign.plan(cells=[seed1, seed2]).set_index("cell")
     assert df.loc[seed1.name, "value"] == value.MOVES and df.loc[seed1.name, "tier"] == 2
     assert df.loc[seed2.name, "value"] == 0 and df.loc[seed2.name, "tier"] == 3
+
+
+def test_a_further_seed_counts_for_a_trend_only_in_a_series_still_undecided():
+    """Fig. 4B at 16 and 32 filters (the book, 2026-12-06): both claims inconclusive, each held back
+    by one series. A second seed of 16x3x3 may settle "16 filters by kernel" (+0.29 ± 0.08 pp, just
+    short), not "3x3 by filters" (confirmed); one of 32x3x3 neither series it lies in."""
+    cells = ["FF 16x3x3 (Fig. 4B)", "FF 16x5x5 (Table 3, CAMs)", "FF 16x7x7 (Fig. 3A, 4B)",
+             "FF 32x3x3, label set 1 (Table 2)", "FF 32x5x5 (Fig. 4B)", "FF 32x7x7 (Fig. 3A, 4B)"]
+    done = [_key(c) for c in cells]
+    verdicts = {FIG4B_KERNEL: "inconclusive on 6 of 12 cells", FIG4B_WIDTH: "inconclusive on 6 of 12 cells"}
+    evidence = {
+        FIG4B_KERNEL: "16 filters by kernel: 3 97.97 %, 5 98.20 %, 7 98.26 % (3 to 7: +0.29 ± 0.08 pp; 0 of 2 steps "
+                      "clear; inconclusive); 32 filters by kernel: 3 98.19 %, 5 98.34 %, 7 98.67 % (3 to 7: +0.48 ± "
+                      "0.08 pp; ends differ clearly; 1 of 2 steps clear; confirmed) [6 comparisons, ν = 6, t = 3.86]",
+        FIG4B_WIDTH: "3x3 by filters: 16 97.97 %, 32 98.19 % (16 to 32: +0.22 ± 0.08 pp; ends differ clearly; 1 of 1 "
+                     "step clear; confirmed); 5x5 by filters: 16 98.20 %, 32 98.34 % (16 to 32: +0.14 ± 0.07 pp; 0 of "
+                     "1 step clear; inconclusive); 7x7 by filters: 16 98.26 %, 32 98.67 % (16 to 32: +0.41 ± 0.08 pp; "
+                     "ends differ clearly; 1 of 1 step clear; confirmed) [7 comparisons, ν = 6, t = 4.00]"}
+    judge = value.Judge({FIG4B_KERNEL: done, FIG4B_WIDTH: done}, verdicts, _status().iloc[:0], frozenset(),
+                        evidence=evidence)
+    ff3 = judge.worth(_cell("FF 16x3x3 (Fig. 4B)").paper(), ("fig4b",), 1)
+    assert ff3.value == value.MOVES and ff3.why == "moves 'Accuracy falls with smaller filter size [Fig. 4B]'"
+    ff5 = judge.worth(_cell("FF 16x5x5 (Table 3, CAMs)").paper(), ("fig4b",), 1)
+    assert ff5.value == 2 * value.MOVES  # in both undecided series: 16 filters by kernel, 5x5 by filters
+    wide = judge.worth(_cell("FF 32x3x3, label set 1 (Table 2)").paper(), ("fig4b",), 1)
+    assert wide.value == 0 and wide.why == "a further seed, and no verdict hinges on it"
+    # without the evidence (a judge built by hand), the claim's verdict decides as before
+    blind = value.Judge(judge.done, verdicts, judge.status, frozenset())
+    assert blind.worth(_cell("FF 32x3x3, label set 1 (Table 2)").paper(), ("fig4b",), 1).value == 2 * value.MOVES
