@@ -13,9 +13,9 @@ import statistics
 from pathlib import Path
 
 from . import machine
-from .bench import EVAL_OVERHEAD  # an epoch's validation on top of its steps
+from .bench import EVAL_OVERHEAD, step_flops  # EVAL_OVERHEAD: an epoch's validation beside its steps
 from .config import Config
-from .experiments import results_dir, write_atomic
+from .experiments import _git_commit, results_dir, write_atomic
 
 MEASURE_STEPS, MEASURE_WARMUP = 10, 5  # per timed block (3 blocks, median), after warm-up (compile)
 
@@ -54,7 +54,7 @@ def time_step_ms(config: Config, threads: int, steps: int = 3 * MEASURE_STEPS) -
     steps, after a warm-up (compilation, where the path compiles)."""
     import torch
 
-    from .bench import time_steps
+    from .bench import time_steps  # looked up at call time: the tests stub it
     from .train import code_path, default_fast
 
     cpu = torch.device("cpu")
@@ -71,9 +71,6 @@ def time_step_ms(config: Config, threads: int, steps: int = 3 * MEASURE_STEPS) -
 def measure_step(config: Config, threads: int, root: Path | None = None) -> float:
     """Time a few training steps of ``config`` here with ``threads`` threads (as a worker trains),
     store the ms/step under this machine's kind and the step's code path (:func:`step_key`), and return it."""
-    from .bench import step_flops
-    from .experiments import _git_commit
-
     ms = time_step_ms(config, threads)
     path = steps_path(root=root)
     record = json.loads(path.read_text()) if path.exists() else {"kind": machine.kind(), "steps": {}}
@@ -94,8 +91,6 @@ def step_estimate(config: Config, threads: int, steps: dict[str, dict], kind: st
     FLOPs ("scaled from <network>"; small networks make the most of a CPU least, so scaling up from
     them overestimates), else NaN ("not measured": nothing comparable measured, never another code path).
     The one estimate that ``campaign --list``, the plan and the book's cost cards (:mod:`ffcnn_lib.costs`) read."""
-    from .bench import step_flops
-
     key = step_key(config, threads, kind)
     if key in steps:
         return steps[key]["ms_per_step"], "measured"
@@ -106,7 +101,7 @@ def step_estimate(config: Config, threads: int, steps: dict[str, dict], kind: st
     # Pooling changes what a FLOP costs (pooled layers work on a quarter of the pixels): scale from a
     # network pooled alike where one was measured. FLOP scaling stays rough (2026-12-04, avx512-bf16:
     # FF 16-32-64 7x7 pooled, scaled from 64x3x3 pooled, came out 1.5x its fresh timing), which is why
-    # a training call measures the cells it takes first (:func:`_measure_first`).
+    # a training call measures the cells it takes first (``campaign._measure_first``).
     alike = [(k, v) for k, v in same if ("-pool" in k.split(" ", 1)[0]) == config.max_pool]
     flops = step_flops(config)
     k, v = min(alike or same, key=lambda kv: abs(math.log(kv[1]["gflop_per_step"] * 1e9 / flops)))
