@@ -19,20 +19,16 @@ one process with two threads.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import math
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from . import machine, value
-from .bench import EVAL_OVERHEAD  # an epoch's validation on top of its steps
+from . import machine, step_times, value
 from .config import Config
-from .experiments import UNRECORDED, claim, load, load_partial, results_dir, run_or_load, run_precision, write_atomic
+from .experiments import UNRECORDED, claim, load, load_partial, results_dir, run_or_load, run_precision
 from .sweeps import ARTIFACTS, PROFILE, cell_key
 
 
@@ -247,179 +243,38 @@ def checkpoint_dir(root: Path | None = None) -> Path:
     return (root or results_dir()) / "partial"
 
 
-# --- what a cell costs on this machine (issue #17) -----------------------------------------------
+# --- the plan: which cells this machine trains, in which order (issues #17, #31) -----------------
 
 MAX_RUNS = 3           # a cell joins this machine's plan only if it can finish within this many campaign runs,
 MAX_RUNS_CLAIM = 10    # or this many for a first seed that enters the paper's claims (issue #31): it resumes
                        # across sessions and machine kinds (faster ones finish it sooner), and the ranking
                        # by value per hour already puts it after the cheaper cells that settle as much
-MEASURE_STEPS, MEASURE_WARMUP = 10, 5  # per timed block (3 blocks, median), after warm-up (compile)
 DEFAULT_BUDGET_S, DEFAULT_WORKERS = 150 * 60.0, 2  # make campaign's
+FRESH_STEPS = 50  # what --check-estimates times of each cell, against its estimate
 
 
 def threads_per_worker(workers: int) -> int:
     return max(1, machine.capabilities()["cores"] // max(1, workers))
 
 
-def step_key(config: Config, threads: int, kind: str | None = None) -> str:
-    """What a step's time depends on: the model and network, batch, where a pooled network is read
-    (goodness on the pooled maps costs a pooling and its backward more: 15.5 against 10.5 s an epoch
-    at 16x5x5, avx512-bf16, 2026-12-05), the code path a run of it takes on a CPU of ``kind``
-    (default: this one's; compiled or eager, bf16 or fp32, :func:`ffcnn_lib.train.code_path`) and
-    the thread count."""
-    from .train import code_path
-
-    fast, bf16 = code_path(config, "cpu", (kind or machine.kind()) in machine.NATIVE_BF16)
-    readings = "".join(f"-{tag}" for tag, reading in (("gpool", config.goodness_maps), ("cpool", config.classifier_maps))
-                       if config.max_pool and reading == "pooled")
-    shape = (f"{config.model}-{'-'.join(map(str, config.filters))}-k{config.kernel}-b{config.batch_size}"
-             + ("-pool" if config.max_pool else "") + readings + ("-valid" if config.padding == "valid" else "")
-             + ("-first" if config.include_first_layer else ""))
-    return f"{shape} {'compiled' if fast else 'eager'} {'bf16' if bf16 else 'fp32'} {threads}t"
-
-
-def torch_device(name: str):
-    import torch
-    return torch.device(name)
-
-
-def steps_path(kind: str | None = None, root: Path | None = None) -> Path:
-    """The measured step times of one machine kind: ``results/benchmarks/campaign-steps-<kind>.json``."""
-    return (root or results_dir()) / "benchmarks" / f"campaign-steps-{kind or machine.kind()}.json"
-
-
-def measured_steps(kind: str | None = None, root: Path | None = None) -> dict[str, dict]:
-    """{step key: {"ms_per_step", "measured", "git_commit"}} measured on machines of ``kind``."""
-    path = steps_path(kind, root)
-    return json.loads(path.read_text())["steps"] if path.exists() else {}
-
-
-def time_step_ms(config: Config, threads: int, steps: int = 3 * MEASURE_STEPS) -> float:
-    """Milliseconds per training step of ``config`` here with ``threads`` threads, on the code path a
-    run of it takes here (:func:`ffcnn_lib.train.code_path`): the median of 3 blocks of ``steps / 3``
-    steps, after a warm-up (compilation, where the path compiles)."""
-    import torch
-
-    from .bench import time_steps
-    from .train import code_path, default_fast
-
-    cpu = torch.device("cpu")
-    compiled, _ = code_path(config, "cpu")
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return 1e3 * time_steps([config], cpu, default_fast(cpu, config), max(1, math.ceil(steps / 3)),
-                                MEASURE_WARMUP if compiled else 2, compile_mode="default" if compiled else "")
-    finally:
-        torch.set_num_threads(saved)
-
-
-def measure_step(config: Config, threads: int, root: Path | None = None) -> float:
-    """Time a few training steps of ``config`` here with ``threads`` threads (as a worker trains),
-    store the ms/step under this machine's kind and the step's code path (:func:`step_key`), and return it."""
-    from .bench import step_flops
-    from .experiments import _git_commit
-
-    ms = time_step_ms(config, threads)
-    path = steps_path(root=root)
-    record = json.loads(path.read_text()) if path.exists() else {"kind": machine.kind(), "steps": {}}
-    record["cpu"] = machine.capabilities()
-    record["steps"][step_key(config, threads)] = {
-        "ms_per_step": round(ms, 2), "gflop_per_step": step_flops(config) / 1e9, "git_commit": _git_commit(),
-        "measured": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(record, indent=1, sort_keys=True))
-    return ms
-
-
-def step_estimate(config: Config, threads: int, steps: dict[str, dict], kind: str | None = None) -> tuple[float, str]:
-    """Estimated ms per training step of ``config`` on a CPU of ``kind`` (default: this one) with
-    ``threads`` threads, from that kind's measured steps ``steps`` (:func:`measured_steps`), and where
-    the figure comes from: "measured" (a timing of this model and network on this code path and
-    precision, :func:`step_key`), else a step of the same model and code path scaled by convolution
-    FLOPs ("scaled from <network>"; small networks make the most of a CPU least, so scaling up from
-    them overestimates), else NaN ("not measured": nothing comparable measured, never another code path).
-    The one estimate that ``campaign --list``, the plan and the book's cost cards (:mod:`ffcnn_lib.costs`) read."""
-    from .bench import step_flops
-
-    key = step_key(config, threads, kind)
-    if key in steps:
-        return steps[key]["ms_per_step"], "measured"
-    mode = key.split(" ", 1)[1]
-    same = [(k, v) for k, v in steps.items() if k.split(" ", 1)[1] == mode and k.startswith(config.model + "-")]
-    if not same:
-        return math.nan, "not measured"
-    # Pooling changes what a FLOP costs (pooled layers work on a quarter of the pixels): scale from a
-    # network pooled alike where one was measured. FLOP scaling stays rough (2026-12-04, avx512-bf16:
-    # FF 16-32-64 7x7 pooled, scaled from 64x3x3 pooled, came out 1.5x its fresh timing), which is why
-    # a training call measures the cells it takes first (:func:`_measure_first`).
-    alike = [(k, v) for k, v in same if ("-pool" in k.split(" ", 1)[0]) == config.max_pool]
-    flops = step_flops(config)
-    k, v = min(alike or same, key=lambda kv: abs(math.log(kv[1]["gflop_per_step"] * 1e9 / flops)))
-    return v["ms_per_step"] * flops / (v["gflop_per_step"] * 1e9), f"scaled from {k.split(' ')[0]}"
-
-
-def epoch_seconds(config: Config, threads: int, steps: dict[str, dict], kind: str | None = None) -> tuple[float, str]:
-    """Estimated seconds an epoch of ``config`` takes on a CPU of ``kind`` (default: here): its steps
-    (:func:`step_estimate`) plus validation (:data:`ffcnn_lib.bench.EVAL_OVERHEAD`), and the source."""
-    ms, source = step_estimate(config, threads, steps, kind)
-    return config.n_train // config.batch_size * EVAL_OVERHEAD[config.model] * ms / 1e3, source
-
-
-# A cell's estimate must lie within this fraction of a fresh timing of its step (issue #25).
-ESTIMATE_TOLERANCE = 0.30
-FRESH_STEPS = 50
-
-
-def estimate_within(estimate_ms: float, fresh_ms: float, tolerance: float = ESTIMATE_TOLERANCE) -> bool:
-    """Whether an estimated step time lies within ``tolerance`` (a fraction) of a fresh timing of it."""
-    return abs(estimate_ms - fresh_ms) <= tolerance * fresh_ms
-
-
 def check_estimates(cells: list[int] | None = None, workers: int = DEFAULT_WORKERS, root: Path | None = None,
                     steps: int = FRESH_STEPS, timer=None) -> pd.DataFrame:
-    """Each planned cell's estimate (:func:`step_estimate`) against a fresh timing of ``steps`` steps
-    of it here (``timer(config, threads) -> ms``, default :func:`time_step_ms`); ``cells``: numbers in
-    :data:`CELLS` (default: this machine's plan). Nothing is stored: the timing checks the estimate.
-    Run it with the CPU otherwise idle."""
+    """Each planned cell's estimate (:func:`~ffcnn_lib.step_times.step_estimate`) against a fresh
+    timing of ``steps`` steps of it here (``timer(config, threads) -> ms``, default
+    :func:`~ffcnn_lib.step_times.time_step_ms`); ``cells``: numbers in :data:`CELLS` (default: this
+    machine's plan). Nothing is stored: the timing checks the estimate. Run it with the CPU otherwise idle."""
     threads = threads_per_worker(workers)
-    timer = timer or (lambda config, t: time_step_ms(config, t, steps))
-    known = measured_steps(root=root)
+    timer = timer or (lambda config, t: step_times.time_step_ms(config, t, steps))
+    known = step_times.measured_steps(root=root)
     rows = []
     for i in planned(workers=workers, root=root, measure=False) if cells is None else cells:
         config = CELLS[i].config()
-        est, source = step_estimate(config, threads, known)
+        est, source = step_times.step_estimate(config, threads, known)
         fresh = timer(config, threads)
-        rows.append({"#": i, "cell": CELLS[i].name, "step": step_key(config, threads), "estimate_ms": est,
+        rows.append({"#": i, "cell": CELLS[i].name, "step": step_times.step_key(config, threads), "estimate_ms": est,
                      "estimate": source, "fresh_ms": fresh, "ratio": est / fresh,
-                     "within": bool(estimate_within(est, fresh))})
+                     "within": bool(step_times.estimate_within(est, fresh))})
     return pd.DataFrame(rows)
-
-
-def relative_cost(model: str, threads: int, root: Path | None = None) -> float:
-    """How fast this machine kind trains ``model`` ("ff" or "bp") against the kinds measured: for
-    every network whose step both this kind and another have timed (with ``threads`` threads), this
-    kind's time over the geometric mean of all their times, averaged (1: nothing to compare with).
-    Against the mean rather than the slowest kind, so that the slowest kind too sees which model it
-    is least bad at. Within a priority the plan takes the model this kind is relatively best at first:
-    a bf16 kind speeds FF's fast path up several times but the fp32 BP baseline hardly, so BP cells are
-    better left to the kinds without bf16 (comparative advantage; the same cells get trained either way)."""
-    def by_shape(steps: dict[str, dict]) -> dict[str, float]:
-        # a kind's fastest path measured for a network: its default (a pinned fp32 step may sit beside it)
-        out: dict[str, float] = {}
-        for k, v in steps.items():
-            if k.startswith(model + "-") and k.endswith(f" {threads}t"):
-                shape = k.split(" ", 1)[0]
-                out[shape] = min(out.get(shape, math.inf), v["ms_per_step"])
-        return out
-
-    here = by_shape(measured_steps(root=root))
-    others = [by_shape(json.loads(p.read_text())["steps"])
-              for p in sorted(((root or results_dir()) / "benchmarks").glob("campaign-steps-*.json"))
-              if p != steps_path(root=root)]
-    ratios = [ms / statistics.geometric_mean([ms, *(o[shape] for o in others if shape in o)])
-              for shape, ms in here.items() if any(shape in o for o in others)]
-    return round(sum(ratios) / len(ratios), 2) if ratios else 1.0
 
 
 def training_now(root: Path | None = None) -> list[str]:
@@ -446,7 +301,7 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
     second; :meth:`value.Judge.empty` where only the estimates and ``plan`` are wanted, and where
     ``profile`` replaces every cell's own, as the tests' ``smoke`` does)."""
     threads = threads_per_worker(workers)
-    steps = measured_steps(root=root)
+    steps = step_times.measured_steps(root=root)
     if measure and (busy := training_now(root)):
         print(f"campaign: not measuring step times while {len(busy)} campaign run(s) train here "
               f"({', '.join(busy)}): they would be slowed; estimates are scaled instead", flush=True)
@@ -457,9 +312,9 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
         first = plan(budget_s, workers, cells, root, profile=profile, judge=judge)
         _measure_first([cells[i] for i in first.dropna(subset=["order"]).sort_values("order").index],
                        threads, max_measure, root, profile)
-        steps = measured_steps(root=root)
+        steps = step_times.measured_steps(root=root)
     rows = []
-    cost = {model: relative_cost(model, threads, root) for model in ("ff", "bp")}
+    cost = {model: step_times.relative_cost(model, threads, root) for model in ("ff", "bp")}
     judge = judge or (value.Judge.now(root) if profile is None else value.Judge.empty())
     for i, cell in enumerate(cells):
         config = cell.config(profile)
@@ -467,7 +322,7 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
         row = {"#": i, "cell": cell.name, "priority": cell.priority, "status": status, "epochs_done": done,
                "epochs": config.epochs, "reason": cell.reason}
         why = "finished" if status == "finished" else cell.blocked()
-        epoch_s, source = epoch_seconds(config, threads, steps) if status != "finished" else (math.nan, "")
+        epoch_s, source = step_times.epoch_seconds(config, threads, steps) if status != "finished" else (math.nan, "")
         if math.isnan(epoch_s) and status == "partial":  # nothing measured here: its own epochs, wherever they ran
             epoch_s, source = _progress(config, root)[0]["epoch_s"].median(), "its own epochs so far"
         left_h = (config.epochs - done) * epoch_s / 3600
@@ -512,15 +367,15 @@ def _measure_first(cells: list[Cell], threads: int, max_measure: int, root: Path
     """Time the steps not measured on this kind yet of up to ``max_measure`` unfinished cells that may
     train here, in the order given (the plan's): the cells trained first are planned on their own
     measurement, the rest on one scaled by FLOPs (issue #25)."""
-    steps, measured = measured_steps(root=root), 0
+    steps, measured = step_times.measured_steps(root=root), 0
     for cell in cells:
         if measured >= max_measure:
             return
         config = cell.config(profile)
-        if cell.blocked() or step_key(config, threads) in steps or load(config, root) is not None:
+        if cell.blocked() or step_times.step_key(config, threads) in steps or load(config, root) is not None:
             continue
-        measure_step(config, threads, root)
-        steps, measured = measured_steps(root=root), measured + 1
+        step_times.measure_step(config, threads, root)
+        steps, measured = step_times.measured_steps(root=root), measured + 1
 
 
 def _waits_for_seed(cell: Cell, config: Config, arts: tuple[str, ...], root: Path | None) -> value.Worth | None:
@@ -653,8 +508,9 @@ def format_status(table: pd.DataFrame, width: int = 120) -> str:
     """:func:`status` as ``campaign --list`` prints it: the cells this machine trains, by rank (issue
     #31: what each settles per CPU hour here), each with the claims it enters; then the cells it
     leaves to faster machines, with why; then the finished ones. An estimate not from the cell's own
-    measured step says where it comes from (:func:`step_estimate`). ``#`` is a cell's number in
-    :data:`CELLS` (what ``--cells`` takes); names come last, whole (seeds differ only at their ends).
+    measured step says where it comes from (:func:`~ffcnn_lib.step_times.step_estimate`). ``#`` is a
+    cell's number in :data:`CELLS` (what ``--cells`` takes); names come last, whole (seeds differ only
+    at their ends).
     A further seed also says which verdicts hinge on it (:meth:`value.Judge.worth`)."""
     import textwrap
 

@@ -5,7 +5,7 @@ what getting it takes. Every figure comes from a measurement, never guessed, and
 function that plans the work: GPU minutes from ``bash tools/gpu_session.sh --plan``'s estimate
 (:func:`ffcnn_lib.gpu_plan.batch_estimate`: the CUDA benchmark record's ms/step scaled by convolution
 FLOPs, with a floor for small launch-bound networks); CPU hours per machine kind from
-``campaign --list``'s estimate (:func:`ffcnn_lib.campaign.step_estimate`, issue #25): the step of that
+``campaign --list``'s estimate (:func:`ffcnn_lib.step_times.step_estimate`, issue #25): the step of that
 model and network on the code path and precision it trains with on that kind, as the campaign
 measured it there, else a step of the same model and code path scaled by FLOPs, said as such, plus
 validation (:data:`ffcnn_lib.bench.EVAL_OVERHEAD`). A CPU figure is one run as ``make campaign``
@@ -45,7 +45,7 @@ def cpu_estimates(config: Config, root=None) -> dict[str, tuple[float, str]]:
     estimate's source: "measured", "scaled from <network>" or "not measured")} for every kind whose
     campaign step times are recorded (``results/benchmarks/campaign-steps-<kind>.json``), but kinds
     a pinned ``precision="bf16"`` run cannot train on (no native bf16)."""
-    from . import campaign, machine
+    from . import machine, step_times
     from .experiments import results_dir
 
     out = {}
@@ -53,7 +53,8 @@ def cpu_estimates(config: Config, root=None) -> dict[str, tuple[float, str]]:
         kind = path.stem.removeprefix("campaign-steps-")
         if config.precision == "bf16" and kind not in machine.NATIVE_BF16:
             continue
-        epoch_s, source = campaign.epoch_seconds(config, CAMPAIGN_THREADS, campaign.measured_steps(kind, root), kind)
+        steps = step_times.measured_steps(kind, root)
+        epoch_s, source = step_times.epoch_seconds(config, CAMPAIGN_THREADS, steps, kind)
         out[kind] = (config.epochs * epoch_s / 3600, source)
     return out
 

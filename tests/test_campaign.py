@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ffcnn_lib import campaign, sweeps
+from ffcnn_lib import campaign, step_times, sweeps
 from ffcnn_lib.__main__ import main
 from ffcnn_lib.config import Config
 from ffcnn_lib.experiments import claim, load, load_partial
@@ -273,12 +273,12 @@ def _stub_steps(results_root, kind: str, steps: dict[str, float]):
     import json
 
     from ffcnn_lib.bench import step_flops
-    path = campaign.steps_path(kind, results_root)
+    path = step_times.steps_path(kind, results_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"kind": kind, "steps": {}}
     for name, ms in steps.items():
         cell = next(c for c in campaign.CELLS if c.name == name)
-        key = campaign.step_key(cell.config(), 1)
+        key = step_times.step_key(cell.config(), 1)
         record["steps"][key] = {"ms_per_step": ms, "gflop_per_step": step_flops(cell.config()) / 1e9}
     path.write_text(json.dumps(record))
 
@@ -291,7 +291,7 @@ def test_the_plan_takes_cells_by_priority_among_those_that_finish_within_a_few_r
     by = df.set_index("cell")
     twin = by.loc["FF 16x5x5, bf16 twin (issue 17)"]
     assert twin["estimate"] == "measured" and twin["plan"] == "planned"
-    assert twin["epoch_s_here"] == pytest.approx(1000 * 0.037 * campaign.EVAL_OVERHEAD["ff"])
+    assert twin["epoch_s_here"] == pytest.approx(1000 * 0.037 * step_times.EVAL_OVERHEAD["ff"])
     # the PyTorch-init cell has the same step as the twin on this CPU (compiled bf16): measured too
     assert by.loc["FF 16x5x5, PyTorch init (issue 16)", "estimate"] == "measured"
     # 200 ms a step: 200 epochs take ~11 h here, more than 3 runs of 2.5 h, but a first seed that
@@ -320,7 +320,7 @@ def test_within_a_priority_a_kind_takes_first_the_model_it_is_relatively_fastest
     _on(monkeypatch, "amx")
     _stub_steps(results_root, "avx2", {"FF 16x5x5 (Table 3, CAMs)": 90.0, "BP 16x5x5 (Sec. 3.1)": 50.0})
     _stub_steps(results_root, "amx", {"FF 16x5x5 (Table 3, CAMs)": 20.0, "BP 16x5x5 (Sec. 3.1)": 40.0})
-    assert campaign.relative_cost("ff", 1) == pytest.approx(0.47) and campaign.relative_cost("bp", 1) == 0.89
+    assert step_times.relative_cost("ff", 1) == pytest.approx(0.47) and step_times.relative_cost("bp", 1) == 0.89
 
     def order() -> list[str]:
         return [campaign.CELLS[i].name for i in campaign.planned(150 * 60, 2, measure=False)]
@@ -329,7 +329,7 @@ def test_within_a_priority_a_kind_takes_first_the_model_it_is_relatively_fastest
     assert order().index("FF 16x5x5 (Table 3), seed 2") < order().index("BP 16x5x5 (Sec. 3.1), seed 1")
     # the slowest kind too takes first what it is least bad at (BP: 1.25x slower, FF 4.5x)
     _on(monkeypatch, "avx2")
-    assert campaign.relative_cost("ff", 1) == pytest.approx(2.12) and campaign.relative_cost("bp", 1) == 1.12
+    assert step_times.relative_cost("ff", 1) == pytest.approx(2.12) and step_times.relative_cost("bp", 1) == 1.12
     assert order().index("BP 16x5x5 (Sec. 3.1), seed 1") < order().index("FF 16x5x5 (Table 3), seed 1")
     # ... against the list order where that is what it is relatively better at; priorities always come first
     _stub_steps(results_root, "amx", {"FF 16x5x5 (Table 3, CAMs)": 20.0, "BP 16x5x5 (Sec. 3.1)": 25.0})
@@ -350,25 +350,25 @@ def test_an_unmeasured_cell_is_scaled_by_flops_from_a_measured_one_of_the_same_m
     from ffcnn_lib.bench import step_flops
     _on(monkeypatch, "avx512-bf16")
     _stub_steps(results_root, "avx512-bf16", {"FF 16x5x5, bf16 twin (issue 17)": 40.0})
-    steps = campaign.measured_steps(root=results_root)
+    steps = step_times.measured_steps(root=results_root)
     small = next(c for c in campaign.CELLS if c.name == "FF 16x5x5, bf16 twin (issue 17)").config()
     big = next(c for c in campaign.CELLS if c.name == "FF 32x5x5 (Fig. 4B)").config()
-    seconds, source = campaign.epoch_seconds(big, 1, steps)
+    seconds, source = step_times.epoch_seconds(big, 1, steps)
     assert source.startswith("scaled from ff-16-16-16-k5")
-    assert seconds == pytest.approx(1000 * 0.040 * campaign.EVAL_OVERHEAD["ff"] * step_flops(big) / step_flops(small))
+    assert seconds == pytest.approx(1000 * 0.040 * step_times.EVAL_OVERHEAD["ff"] * step_flops(big) / step_flops(small))
     bp = Config.bp()
-    assert campaign.epoch_seconds(bp, 1, steps) == (pytest.approx(math.nan, nan_ok=True), "not measured")
+    assert step_times.epoch_seconds(bp, 1, steps) == (pytest.approx(math.nan, nan_ok=True), "not measured")
 
 
 def test_measuring_a_cell_stores_its_step_time_under_this_machine_kind(results_root, monkeypatch):
     import json
     _on(monkeypatch, "avx2")
     monkeypatch.setattr("ffcnn_lib.bench.time_steps", lambda *a, **k: 0.05)
-    ms = campaign.measure_step(Config.bp(), 1, results_root)
+    ms = step_times.measure_step(Config.bp(), 1, results_root)
     assert ms == pytest.approx(50.0)
-    record = json.loads(campaign.steps_path("avx2", results_root).read_text())
+    record = json.loads(step_times.steps_path("avx2", results_root).read_text())
     assert record["kind"] == "avx2" and record["cpu"]["model"] == "stub"
-    assert record["steps"][campaign.step_key(Config.bp(), 1)]["ms_per_step"] == 50.0
+    assert record["steps"][step_times.step_key(Config.bp(), 1)]["ms_per_step"] == 50.0
 
 
 def test_cli_campaign_gives_the_workers_this_machines_plan(results_root, monkeypatch, capsys):
@@ -383,7 +383,7 @@ def test_cli_campaign_gives_the_workers_this_machines_plan(results_root, monkeyp
 
     _on(monkeypatch, "avx2")
     monkeypatch.setattr(subprocess, "Popen", FakeWorker)
-    monkeypatch.setattr(campaign, "measure_step", lambda *a, **k: 10.0)
+    monkeypatch.setattr(step_times, "measure_step", lambda *a, **k: 10.0)
     assert main(["campaign", "--workers", "2", "--budget-minutes", "5"]) == 3
     cells = started[0][started[0].index("--cells") + 1].split(",")
     names = [campaign.CELLS[int(i)].name for i in cells]
@@ -394,7 +394,7 @@ def test_cli_campaign_gives_the_workers_this_machines_plan(results_root, monkeyp
 
 def test_no_step_is_measured_while_a_campaign_run_trains_here(results_root, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(campaign, "measure_step", lambda *a, **k: calls.append(a) or 10.0)
+    monkeypatch.setattr(step_times, "measure_step", lambda *a, **k: calls.append(a) or 10.0)
     cell = campaign.CELLS[0]
     with claim(f"campaign-{cell.config().run_id()}") as mine:  # as a training worker holds it
         assert mine and campaign.training_now() == [cell.config().run_id()]
@@ -411,25 +411,25 @@ def test_a_step_is_keyed_by_the_code_path_it_takes_on_each_kind(monkeypatch):
     from ffcnn_lib import train
     monkeypatch.setattr(train, "BP_CPU_BF16", True)  # BP's default once its bf16 twin has matched
     bp, ff = Config.bp(), Config(filters=16, kernel=5)
-    assert campaign.step_key(bp, 1, "avx2") == "bp-16-16-16-k5-b50 eager fp32 1t"
-    assert campaign.step_key(bp, 1, "amx") == campaign.step_key(bp, 1, "avx512-bf16") == "bp-16-16-16-k5-b50 eager bf16 1t"
-    assert campaign.step_key(Config.bp(precision="fp32"), 2, "amx") == "bp-16-16-16-k5-b50 eager fp32 2t"
-    assert campaign.step_key(ff, 1, "avx2") == "ff-16-16-16-k5-b50 compiled fp32 1t"
-    assert campaign.step_key(ff, 1, "amx") == "ff-16-16-16-k5-b50 compiled bf16 1t"
+    assert step_times.step_key(bp, 1, "avx2") == "bp-16-16-16-k5-b50 eager fp32 1t"
+    assert step_times.step_key(bp, 1, "amx") == step_times.step_key(bp, 1, "avx512-bf16") == "bp-16-16-16-k5-b50 eager bf16 1t"
+    assert step_times.step_key(Config.bp(precision="fp32"), 2, "amx") == "bp-16-16-16-k5-b50 eager fp32 2t"
+    assert step_times.step_key(ff, 1, "avx2") == "ff-16-16-16-k5-b50 compiled fp32 1t"
+    assert step_times.step_key(ff, 1, "amx") == "ff-16-16-16-k5-b50 compiled bf16 1t"
     # where a pooled network is read changes its step (goodness on the pooled maps: 1.5x at 16x5x5)
     pooled = ff.replace(max_pool=True)
-    assert campaign.step_key(pooled.replace(goodness_maps="pooled", classifier_maps="pooled"), 1, "amx") \
+    assert step_times.step_key(pooled.replace(goodness_maps="pooled", classifier_maps="pooled"), 1, "amx") \
         == "ff-16-16-16-k5-b50-pool-gpool-cpool compiled bf16 1t"
-    assert campaign.step_key(pooled.replace(classifier_maps="pooled"), 1, "amx") == "ff-16-16-16-k5-b50-pool-cpool compiled bf16 1t"
+    assert step_times.step_key(pooled.replace(classifier_maps="pooled"), 1, "amx") == "ff-16-16-16-k5-b50-pool-cpool compiled bf16 1t"
 
 
 def test_bp_on_a_bf16_kind_is_never_estimated_from_a_step_of_another_code_path(results_root, monkeypatch):
     from ffcnn_lib import train
     monkeypatch.setattr(train, "BP_CPU_BF16", True)  # BP's default once its bf16 twin has matched
     _on(monkeypatch, "amx")
-    stub = {campaign.step_key(Config.bp(precision="fp32"), 1): {"ms_per_step": 27.0, "gflop_per_step": 5.1}}
-    assert campaign.step_estimate(Config.bp(), 1, stub) == (pytest.approx(math.nan, nan_ok=True), "not measured")
-    assert campaign.step_estimate(Config.bp(precision="fp32"), 1, stub) == (27.0, "measured")
+    stub = {step_times.step_key(Config.bp(precision="fp32"), 1): {"ms_per_step": 27.0, "gflop_per_step": 5.1}}
+    assert step_times.step_estimate(Config.bp(), 1, stub) == (pytest.approx(math.nan, nan_ok=True), "not measured")
+    assert step_times.step_estimate(Config.bp(precision="fp32"), 1, stub) == (27.0, "measured")
 
 
 def test_the_estimate_rule_holds_a_measured_step_and_flags_one_scaled_by_flops_too_far(results_root, monkeypatch):
@@ -439,8 +439,8 @@ def test_the_estimate_rule_holds_a_measured_step_and_flags_one_scaled_by_flops_t
     names = ["BP 16x5x5, bf16 twin (issue 25)", "FF 16x5x5 (Table 3), seed 1", "FF 32x5x5 (Fig. 4B)"]
     cells = [next(i for i, c in enumerate(campaign.CELLS) if c.name == n) for n in names]
     fresh = {names[0]: 25.0, names[1]: 52.0, names[2]: 100.0}  # stub timings of 50 steps, ms/step
-    by_key = {campaign.step_key(campaign.CELLS[i].config(), 1): fresh[campaign.CELLS[i].name] for i in cells}
-    df = campaign.check_estimates(cells, workers=2, timer=lambda config, threads: by_key[campaign.step_key(config, threads)])
+    by_key = {step_times.step_key(campaign.CELLS[i].config(), 1): fresh[campaign.CELLS[i].name] for i in cells}
+    df = campaign.check_estimates(cells, workers=2, timer=lambda config, threads: by_key[step_times.step_key(config, threads)])
     by = df.set_index("cell")
     # 20 against 25 ms: 20 % off, within 30 %; 40 against 52: 23 % off; both measured on their own code path
     assert by.loc[names[0], "estimate"] == "measured" and by.loc[names[0], "within"]
@@ -449,9 +449,9 @@ def test_the_estimate_rule_holds_a_measured_step_and_flags_one_scaled_by_flops_t
     assert by.loc[names[2], "estimate"].startswith("scaled from ff-16-16-16-k5") and not by.loc[names[2], "within"]
     assert by.loc[names[2], "ratio"] == pytest.approx(by.loc[names[2], "estimate_ms"] / 100.0)
     # the rule itself: within 30 % of the fresh timing, either side
-    assert campaign.estimate_within(130.0, 100.0) and campaign.estimate_within(70.0, 100.0)
-    assert not campaign.estimate_within(131.0, 100.0) and not campaign.estimate_within(69.0, 100.0)
-    assert not campaign.estimate_within(math.nan, 100.0)  # nothing measured is no estimate
+    assert step_times.estimate_within(130.0, 100.0) and step_times.estimate_within(70.0, 100.0)
+    assert not step_times.estimate_within(131.0, 100.0) and not step_times.estimate_within(69.0, 100.0)
+    assert not step_times.estimate_within(math.nan, 100.0)  # nothing measured is no estimate
 
 
 def test_the_bp_twin_is_the_seed0_bp_run_in_bf16_and_only_bf16_kinds_plan_it(results_root, monkeypatch):
@@ -469,10 +469,10 @@ def test_cli_check_estimates_times_fresh_steps_and_fails_when_an_estimate_is_off
     _on(monkeypatch, "avx512-bf16")
     _stub_steps(results_root, "avx512-bf16", {"BP 16x5x5, bf16 twin (issue 25)": 20.0})
     twin = [c.name for c in campaign.CELLS].index("BP 16x5x5, bf16 twin (issue 25)")
-    monkeypatch.setattr(campaign, "time_step_ms", lambda config, threads, steps: 22.0)
+    monkeypatch.setattr(step_times, "time_step_ms", lambda config, threads, steps: 22.0)
     assert main(["campaign", "--check-estimates", "--cells", str(twin)]) == 0
     assert "BP 16x5x5, bf16 twin (issue 25)" in capsys.readouterr().out
-    monkeypatch.setattr(campaign, "time_step_ms", lambda config, threads, steps: 40.0)  # estimate 50 % off
+    monkeypatch.setattr(step_times, "time_step_ms", lambda config, threads, steps: 40.0)  # estimate 50 % off
     assert main(["campaign", "--check-estimates", "--cells", str(twin)]) == 1
     assert main(["campaign", "--check-estimates", "--cells", "999"]) == 2
 
@@ -480,7 +480,7 @@ def test_cli_check_estimates_times_fresh_steps_and_fails_when_an_estimate_is_off
 def test_the_plan_measures_first_the_cells_it_takes_first(results_root, monkeypatch):
     _on(monkeypatch, "avx512-bf16")
     timed = []
-    monkeypatch.setattr(campaign, "measure_step", lambda config, threads, root=None: timed.append(config) or 10.0)
+    monkeypatch.setattr(step_times, "measure_step", lambda config, threads, root=None: timed.append(config) or 10.0)
     late = campaign.Cell("FF 16x3x3, listed first", "fig4b", {"filters": (16, 16, 16), "kernel": 3}, priority=4,
                          reason="x")
     early = campaign.Cell("BP 16x5x5, listed second", "bp", priority=1, reason="x")
@@ -493,8 +493,8 @@ def test_the_plan_measures_first_the_cells_it_takes_first(results_root, monkeypa
 def test_a_step_is_scaled_from_a_network_pooled_alike_where_one_was_measured(results_root, monkeypatch):
     _on(monkeypatch, "avx512-bf16")
     _stub_steps(results_root, "avx512-bf16", {"FF 16x5x5 (Table 3, CAMs)": 40.0, "FF 64x3x3, max pooling (Table 3)": 39.5})
-    steps = campaign.measured_steps(root=results_root)
+    steps = step_times.measured_steps(root=results_root)
     pooled = next(c for c in campaign.CELLS if c.name == "FF 16-32-64 7x7, max pooling (Table 3)").config()
     plain = next(c for c in campaign.CELLS if c.name == "FF 16x3x3 (Fig. 4B)").config()
-    assert campaign.step_estimate(pooled, 1, steps)[1] == "scaled from ff-64-64-64-k3-b50-pool"
-    assert campaign.step_estimate(plain, 1, steps)[1] == "scaled from ff-16-16-16-k5-b50"
+    assert step_times.step_estimate(pooled, 1, steps)[1] == "scaled from ff-64-64-64-k3-b50-pool"
+    assert step_times.step_estimate(plain, 1, steps)[1] == "scaled from ff-16-16-16-k5-b50"

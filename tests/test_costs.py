@@ -4,16 +4,16 @@ import math
 
 import pytest
 
-from ffcnn_lib import bench, campaign, costs
+from ffcnn_lib import bench, campaign, costs, step_times
 from ffcnn_lib.config import Config
 
 
 def _steps(root, kind, steps: dict[Config, float]):
     """A campaign step cache of ``kind`` holding these configs' steps (one thread, as the campaign trains)."""
-    path = campaign.steps_path(kind, root)
+    path = step_times.steps_path(kind, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"kind": kind, "steps": {
-        campaign.step_key(c, 1, kind): {"ms_per_step": ms, "gflop_per_step": bench.step_flops(c) / 1e9}
+        step_times.step_key(c, 1, kind): {"ms_per_step": ms, "gflop_per_step": bench.step_flops(c) / 1e9}
         for c, ms in steps.items()}}))
 
 

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from ffcnn_lib import campaign, value
+from ffcnn_lib import campaign, step_times, value
 from ffcnn_lib.claims import CLAIMS
 from ffcnn_lib.sweeps import cell_key
 
@@ -98,9 +98,9 @@ def test_the_plan_ranks_by_worth_per_hour_breadth_first(results_root, monkeypatc
     import json
 
     from ffcnn_lib.bench import step_flops
-    steps = {campaign.step_key(c.config(), 1): {"ms_per_step": ms, "gflop_per_step": step_flops(c.config()) / 1e9}
+    steps = {step_times.step_key(c.config(), 1): {"ms_per_step": ms, "gflop_per_step": step_flops(c.config()) / 1e9}
              for c, ms in ((cheap, 20.0), (dear, 80.0), (urgent, 30.0))}
-    path = campaign.steps_path("avx2", results_root)
+    path = step_times.steps_path("avx2", results_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"kind": "avx2", "steps": steps}))
     # 16x5x5 and 32x3x3 make no comparison yet; 16x3x3 and 32x5x5 each give both claims their first
@@ -131,9 +131,9 @@ def test_a_cheap_seed_a_verdict_hinges_on_goes_before_a_dear_first_seed_and_a_ce
     monkeypatch.setattr(machine, "capabilities", lambda: {"model": "stub", "cores": 2, "flags": [], "kind": "avx2"})
     seed1, dear = _cell("FF 16x3x3 (Fig. 4B), seed 1"), _cell("FF 32x5x5 (Fig. 4B)")
     started = _cell("FF 32x7x7 (Fig. 3A, 4B)")
-    steps = {campaign.step_key(c.config(), 1): {"ms_per_step": ms, "gflop_per_step": step_flops(c.config()) / 1e9}
+    steps = {step_times.step_key(c.config(), 1): {"ms_per_step": ms, "gflop_per_step": step_flops(c.config()) / 1e9}
              for c, ms in ((seed1, 20.0), (dear, 150.0), (started, 400.0))}
-    path = campaign.steps_path("avx2", results_root)
+    path = step_times.steps_path("avx2", results_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"kind": "avx2", "steps": steps}))
     done = [_key("FF 16x3x3 (Fig. 4B)"), _key("FF 16x5x5 (Table 3, CAMs)"), _key("FF 16x7x7 (Fig. 3A, 4B)")]
@@ -161,8 +161,8 @@ def test_a_long_first_seed_that_settles_a_claim_is_planned_where_a_cell_that_set
     first = campaign.Cell("FF 32x5x5", "fig4b", {"filters": (32, 32, 32), "kernel": 5}, priority=3, reason="x")
     again = campaign.Cell("FF 32x5x5, seed 1", "fig4b", {"filters": (32, 32, 32), "kernel": 5}, seed=1, priority=3,
                           reason="x")
-    key = campaign.step_key(first.config(), 1)
-    path = campaign.steps_path("avx2", results_root)
+    key = step_times.step_key(first.config(), 1)
+    path = step_times.steps_path("avx2", results_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"kind": "avx2", "steps": {key: {"ms_per_step": 250.0,  # ~15 h: 6 runs
                                                                 "gflop_per_step": step_flops(first.config()) / 1e9}}}))
@@ -188,9 +188,9 @@ def test_a_chapter_says_the_campaign_goes_on_with_a_long_claim_cell_under_way(re
     monkeypatch.setattr(machine, "capabilities", lambda: {"model": "stub", "cores": 2, "flags": [], "kind": "avx2"})
     first = campaign.Cell("FF 32x5x5 (Fig. 4B)", "fig4b", {"filters": (32, 32, 32), "kernel": 5}, priority=3,
                           reason="x")
-    path = campaign.steps_path("avx2", results_root)
+    path = step_times.steps_path("avx2", results_root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"kind": "avx2", "steps": {campaign.step_key(first.config(), 1): {
+    path.write_text(json.dumps({"kind": "avx2", "steps": {step_times.step_key(first.config(), 1): {
         "ms_per_step": 250.0, "gflop_per_step": step_flops(first.config()) / 1e9}}}))
     metrics = pd.DataFrame({"epoch": [1, 2], "val_acc_linear": [0.95, 0.96], "epoch_s": [250.0, 250.0]})
     monkeypatch.setattr(campaign, "_progress", lambda config, root=None: (
