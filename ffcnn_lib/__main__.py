@@ -89,7 +89,10 @@ def _parser() -> argparse.ArgumentParser:
                         "CPU yet (about 40 s each; run it with the CPU otherwise idle), then list")
     c.add_argument("--check-estimates", action="store_true",
                    help="time 50 fresh steps of each cell of this machine's plan (or --cells) and compare them with "
-                        "the estimate --list uses (issue #25: within 30 %%); stores nothing, trains nothing")
+                        "the estimate --list uses (issue #25: within 30 %%); trains nothing")
+    c.add_argument("--store", action="store_true",
+                   help="with --check-estimates: keep the fresh timings as this kind's measured steps, replacing "
+                        "older ones (refused while campaign runs train here)")
     c.add_argument("--workers", type=int, default=2,
                    help="processes training different cells side by side, each with cores/workers threads; "
                         "their progress goes to results/checkpoints/campaign-worker-<i>.log (default 2, as "
@@ -197,8 +200,15 @@ def _campaign(args: argparse.Namespace) -> int:
     if args.readme:
         print("README " + ("updated" if campaign.update_readme() else "unchanged"))
         return 0
+    if args.store and not args.check_estimates:
+        raise ValueError("--store keeps the timings of --check-estimates; give both")
     if args.check_estimates:  # issue #25: every planned cell's estimate against a fresh timing of it
-        checked = campaign.check_estimates(_cell_numbers(args.cells) if args.cells else None, args.workers)
+        try:
+            checked = campaign.check_estimates(_cell_numbers(args.cells) if args.cells else None, args.workers,
+                                               store=args.store)
+        except RuntimeError as err:  # --store while campaign runs train here
+            print(f"error: {err}", file=sys.stderr)
+            return 1
         with pd.option_context("display.width", 250, "display.max_colwidth", 60):
             print(checked.round(2).to_string(index=False))
         return 0 if checked["within"].all() else 1

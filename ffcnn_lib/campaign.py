@@ -258,11 +258,18 @@ def threads_per_worker(workers: int) -> int:
 
 
 def check_estimates(cells: list[int] | None = None, workers: int = DEFAULT_WORKERS, root: Path | None = None,
-                    steps: int = FRESH_STEPS, timer=None) -> pd.DataFrame:
+                    steps: int = FRESH_STEPS, timer=None, store: bool = False) -> pd.DataFrame:
     """Each planned cell's estimate (:func:`~ffcnn_lib.step_times.step_estimate`) against a fresh
     timing of ``steps`` steps of it here (``timer(config, threads) -> ms``, default
     :func:`~ffcnn_lib.step_times.time_step_ms`); ``cells``: numbers in :data:`CELLS` (default: this
-    machine's plan). Nothing is stored: the timing checks the estimate. Run it with the CPU otherwise idle."""
+    machine's plan). Run it with the CPU otherwise idle. ``store``: keep each fresh timing as this
+    kind's measurement of its step. A step is measured once, when a cell is first planned on a kind,
+    and read ever after, so a timing taken beside a busy CPU or before the code got faster stays
+    wrong until replaced (2026-12-07, avx2: FF 64x3x3 measured at 689 ms a step on 2026-12-02
+    trained at ~500 ms a step beside a second worker). Refused while a campaign run trains here."""
+    if store and (busy := training_now(root)):
+        raise RuntimeError(f"not storing step times while {len(busy)} campaign run(s) train here "
+                           f"({', '.join(busy)}): they would slow the timings; rerun when they have stopped")
     threads = threads_per_worker(workers)
     timer = timer or (lambda config, t: step_times.time_step_ms(config, t, steps))
     known = step_times.measured_steps(root=root)
@@ -271,6 +278,8 @@ def check_estimates(cells: list[int] | None = None, workers: int = DEFAULT_WORKE
         config = CELLS[i].config()
         est, source = step_times.step_estimate(config, threads, known)
         fresh = timer(config, threads)
+        if store:
+            step_times.store_step(config, threads, fresh, root)
         rows.append({"#": i, "cell": CELLS[i].name, "step": step_times.step_key(config, threads), "estimate_ms": est,
                      "estimate": source, "fresh_ms": fresh, "ratio": est / fresh,
                      "within": bool(step_times.estimate_within(est, fresh))})

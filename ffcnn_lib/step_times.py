@@ -70,8 +70,15 @@ def time_step_ms(config: Config, threads: int, steps: int = 3 * MEASURE_STEPS) -
 
 def measure_step(config: Config, threads: int, root: Path | None = None) -> float:
     """Time a few training steps of ``config`` here with ``threads`` threads (as a worker trains),
-    store the ms/step under this machine's kind and the step's code path (:func:`step_key`), and return it."""
+    store the ms/step (:func:`store_step`) and return it."""
     ms = time_step_ms(config, threads)
+    store_step(config, threads, ms, root)
+    return ms
+
+
+def store_step(config: Config, threads: int, ms: float, root: Path | None = None) -> None:
+    """Keep ``ms`` per step, timed here with the CPU otherwise idle, as this machine kind's measurement
+    of ``config``'s step on its code path (:func:`step_key`), replacing an older one."""
     path = steps_path(root=root)
     record = json.loads(path.read_text()) if path.exists() else {"kind": machine.kind(), "steps": {}}
     record["cpu"] = machine.capabilities()
@@ -80,7 +87,6 @@ def measure_step(config: Config, threads: int, root: Path | None = None) -> floa
         "measured": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(record, indent=1, sort_keys=True))
-    return ms
 
 
 def step_estimate(config: Config, threads: int, steps: dict[str, dict], kind: str | None = None) -> tuple[float, str]:

@@ -475,6 +475,26 @@ def test_cli_check_estimates_times_fresh_steps_and_fails_when_an_estimate_is_off
     monkeypatch.setattr(step_times, "time_step_ms", lambda config, threads, steps: 40.0)  # estimate 50 % off
     assert main(["campaign", "--check-estimates", "--cells", str(twin)]) == 1
     assert main(["campaign", "--check-estimates", "--cells", "999"]) == 2
+    assert main(["campaign", "--store"]) == 2  # --store keeps what --check-estimates times
+    key = step_times.step_key(campaign.CELLS[twin].config(), 1)
+    assert step_times.measured_steps("avx512-bf16", results_root)[key]["ms_per_step"] == 20.0  # nothing stored
+
+
+def test_check_estimates_stores_fresh_timings_only_with_the_cpu_free_of_campaign_runs(results_root, monkeypatch, capsys):
+    _on(monkeypatch, "avx512-bf16")
+    _stub_steps(results_root, "avx512-bf16", {"BP 16x5x5, bf16 twin (issue 25)": 20.0})
+    twin = [c.name for c in campaign.CELLS].index("BP 16x5x5, bf16 twin (issue 25)")
+    key = step_times.step_key(campaign.CELLS[twin].config(), 1)
+    monkeypatch.setattr(step_times, "time_step_ms", lambda config, threads, steps: 40.0)
+    monkeypatch.setattr(campaign, "training_now", lambda root=None: ["ff-64-64-64-k3"])
+    assert main(["campaign", "--check-estimates", "--store", "--cells", str(twin)]) == 1
+    assert "not storing step times while 1 campaign run(s) train here" in capsys.readouterr().err
+    assert step_times.measured_steps("avx512-bf16", results_root)[key]["ms_per_step"] == 20.0
+    monkeypatch.setattr(campaign, "training_now", lambda root=None: [])
+    # the stale 20 ms is 50 % off the fresh 40 ms: reported, then replaced by the fresh timing
+    assert main(["campaign", "--check-estimates", "--store", "--cells", str(twin)]) == 1
+    assert step_times.measured_steps("avx512-bf16", results_root)[key]["ms_per_step"] == 40.0
+    assert main(["campaign", "--check-estimates", "--cells", str(twin)]) == 0  # now within
 
 
 def test_the_plan_measures_first_the_cells_it_takes_first(results_root, monkeypatch):
