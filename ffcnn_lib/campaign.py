@@ -265,8 +265,8 @@ def check_estimates(cells: list[int] | None = None, workers: int = DEFAULT_WORKE
     machine's plan). Run it with the CPU otherwise idle. ``store``: keep each fresh timing as this
     kind's measurement of its step. A step is measured once, when a cell is first planned on a kind,
     and read ever after, so a timing taken beside a busy CPU or before the code got faster stays
-    wrong until replaced (2026-12-07, avx2: FF 64x3x3 measured at 689 ms a step on 2026-12-02
-    trained at ~500 ms a step beside a second worker). Refused while a campaign run trains here."""
+    wrong until replaced (2026-12-07, avx2: FF 64x3x3, timed at 689 ms a step on 2026-12-02, took
+    385 ms in a fresh idle timing). Refused while a campaign run trains here."""
     if store and (busy := training_now(root)):
         raise RuntimeError(f"not storing step times while {len(busy)} campaign run(s) train here "
                            f"({', '.join(busy)}): they would slow the timings; rerun when they have stopped")
