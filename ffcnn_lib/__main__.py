@@ -191,7 +191,7 @@ def _campaign(args: argparse.Namespace) -> int:
     import pandas as pd
     import torch
 
-    from . import campaign, machine
+    from . import campaign, machine, step_times
 
     if args.budget_minutes <= 0:
         raise ValueError(f"--budget-minutes must be positive; got {args.budget_minutes}")
@@ -243,9 +243,14 @@ def _campaign(args: argparse.Namespace) -> int:
     table = campaign.status(budget_s=budget_s, workers=args.workers)
     print(campaign.format_status(table))
     started = table[table["status"] == "partial"]
+    threads = campaign.threads_per_worker(args.workers)
+    pace, sessions = step_times.campaign_pace(threads=threads)
     print(f"{(table['status'] == 'finished').sum()} of {len(table)} cells finished; about "
           f"{started['left_hours'].sum():.1f} h left here for the {len(started)} started ones "
-          f"({machine.kind()}, {campaign.threads_per_worker(args.workers)} thread(s) per worker)")
+          f"({machine.kind()}, {threads} thread(s) per worker; " + (
+              f"epochs take {pace:.2f}x their steps timed alone, the median of {sessions} recorded sessions here)"
+              if sessions >= step_times.PACE_SESSIONS else
+              f"epochs as their steps timed alone: {sessions} recorded session(s) here, too few to say otherwise)"))
     return 0 if (table["status"] == "finished").all() else 3
 
 

@@ -331,7 +331,7 @@ def plan(budget_s: float = DEFAULT_BUDGET_S, workers: int = DEFAULT_WORKERS, cel
         row = {"#": i, "cell": cell.name, "priority": cell.priority, "status": status, "epochs_done": done,
                "epochs": config.epochs, "reason": cell.reason}
         why = "finished" if status == "finished" else cell.blocked()
-        epoch_s, source = step_times.epoch_seconds(config, threads, steps) if status != "finished" else (math.nan, "")
+        epoch_s, source = step_times.epoch_seconds(config, threads, steps, root=root) if status != "finished" else (math.nan, "")
         if math.isnan(epoch_s) and status == "partial":  # nothing measured here: its own epochs, wherever they ran
             epoch_s, source = _progress(config, root)[0]["epoch_s"].median(), "its own epochs so far"
         left_h = (config.epochs - done) * epoch_s / 3600

@@ -8,8 +8,9 @@ FLOPs, with a floor for small launch-bound networks); CPU hours per machine kind
 ``campaign --list``'s estimate (:func:`ffcnn_lib.step_times.step_estimate`, issue #25): the step of that
 model and network on the code path and precision it trains with on that kind, as the campaign
 measured it there, else a step of the same model and code path scaled by FLOPs, said as such, plus
-validation (:data:`ffcnn_lib.bench.EVAL_OVERHEAD`). A CPU figure is one run as ``make campaign``
-trains it: one thread, beside a second run on the other core.
+validation (:data:`ffcnn_lib.bench.EVAL_OVERHEAD`), at the pace the recorded campaign sessions on that
+kind trained at against their steps timed alone (:func:`ffcnn_lib.step_times.campaign_pace`). A CPU
+figure is one run as ``make campaign`` trains it: one thread, beside a second run on the other core.
 """
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def cpu_estimates(config: Config, root=None) -> dict[str, tuple[float, str]]:
         if config.precision == "bf16" and kind not in machine.NATIVE_BF16:
             continue
         steps = step_times.measured_steps(kind, root)
-        epoch_s, source = step_times.epoch_seconds(config, CAMPAIGN_THREADS, steps, kind)
+        epoch_s, source = step_times.epoch_seconds(config, CAMPAIGN_THREADS, steps, kind, root)
         out[kind] = (config.epochs * epoch_s / 3600, source)
     return out
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ffcnn_lib import campaign, step_times, sweeps
+from ffcnn_lib import campaign, step_times, sweeps, value
 from ffcnn_lib.__main__ import main
 from ffcnn_lib.config import Config
 from ffcnn_lib.experiments import claim, load, load_partial
@@ -358,6 +358,46 @@ def test_an_unmeasured_cell_is_scaled_by_flops_from_a_measured_one_of_the_same_m
     assert seconds == pytest.approx(1000 * 0.040 * step_times.EVAL_OVERHEAD["ff"] * step_flops(big) / step_flops(small))
     bp = Config.bp()
     assert step_times.epoch_seconds(bp, 1, steps) == (pytest.approx(math.nan, nan_ok=True), "not measured")
+
+
+def test_epochs_are_estimated_at_the_pace_the_recorded_sessions_trained_at_on_this_kind(results_root, monkeypatch):
+    import dataclasses
+    import json
+
+    from ffcnn_lib import costs
+    _on(monkeypatch, "avx2")
+    name = "FF 32x5x5 (Fig. 4B)"
+    _stub_steps(results_root, "avx2", {name: 100.0})
+    steps = step_times.measured_steps(root=results_root)
+    config = next(c for c in campaign.CELLS if c.name == name).config()
+    idle, source = step_times.idle_epoch_seconds(config, 1, steps)
+    assert idle == pytest.approx(1000 * 0.100 * step_times.EVAL_OVERHEAD["ff"]) and source == "measured"
+
+    def record(seed: int, sessions: list[tuple[int, int, str, float]]) -> None:
+        """An unfinished run's record: (first epoch, last, device, epoch_s as a multiple of idle)."""
+        c = dataclasses.replace(config, seed=seed)
+        rows = [{"epoch": e, "epoch_s": pace * idle} for first, last, _, pace in sessions for e in range(first, last + 1)]
+        base = results_root / "partial"
+        base.mkdir(exist_ok=True)
+        (base / f"{c.run_id()}.metrics.csv").write_text(pd.DataFrame(rows).to_csv(index=False))
+        (base / f"{c.run_id()}.json").write_text(json.dumps({"config": c.to_dict(), "provenance": {"segments": [
+            {"epochs": [first, last], "device": device} for first, last, device, _ in sessions]}}))
+
+    # one session on this kind: too few to say, steps timed alone stand
+    record(0, [(1, 4, "cpu (avx2, 1 thread)", 1.5), (5, 8, "cpu (amx, 1 thread)", 0.5)])
+    assert step_times.campaign_pace(threads=1, root=results_root) == (1.0, 1)
+    assert step_times.epoch_seconds(config, 1, steps, root=results_root) == (pytest.approx(idle), "measured")
+    # three: the median session's pace; sessions too short, of another thread count or kind left out
+    record(1, [(1, 4, "cpu (avx2, 1 thread)", 1.2), (5, 6, "cpu (avx2, 1 thread)", 9.0),
+               (7, 10, "cpu (avx2, 2 threads)", 9.0), (11, 20, "cpu (avx2, 1 thread)", 1.4)])
+    assert step_times.campaign_pace(threads=1, root=results_root) == (1.4, 3)
+    assert step_times.campaign_pace(threads=2, root=results_root) == (1.0, 0)  # no 2-thread step measured
+    assert step_times.campaign_pace("amx", 1, results_root) == (1.0, 0)  # its step is not measured there
+    assert step_times.epoch_seconds(config, 1, steps, root=results_root)[0] == pytest.approx(1.4 * idle)
+    # the plan and the cost cards read the same paced figure
+    row = campaign.plan(budget_s=150 * 60, workers=2, judge=value.Judge.empty()).set_index("cell").loc[name]
+    assert row["epoch_s_here"] == pytest.approx(1.4 * idle)
+    assert costs.cpu_estimates(config, results_root)["avx2"][0] == pytest.approx(config.epochs * 1.4 * idle / 3600)
 
 
 def test_measuring_a_cell_stores_its_step_time_under_this_machine_kind(results_root, monkeypatch):
