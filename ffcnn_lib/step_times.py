@@ -17,7 +17,7 @@ from pathlib import Path
 from . import machine
 from .bench import EVAL_OVERHEAD, step_flops  # EVAL_OVERHEAD: an epoch's validation beside its steps
 from .config import Config
-from .experiments import _git_commit, results_dir, write_atomic
+from .experiments import ResultError, _git_commit, load_partial, load_run, results_dir, write_atomic
 
 MEASURE_STEPS, MEASURE_WARMUP = 10, 5  # per timed block (3 blocks, median), after warm-up (compile)
 
@@ -165,26 +165,28 @@ def campaign_pace(kind: str | None = None, threads: int = 1, root: Path | None =
 
 def _sessions(kind: str, threads: int, root: Path) -> list[tuple[float, float]]:
     """(median ``epoch_s`` of a recorded session on ``kind`` with ``threads`` threads, the idle estimate
-    of that epoch there) for every such session of a run whose step is measured on ``kind``."""
-    import pandas as pd
-
+    of that epoch there) for every such session of a run whose step is measured on ``kind``, read
+    through the result store (:func:`~ffcnn_lib.experiments.load_run`, :func:`~ffcnn_lib.experiments.load_partial`)."""
     device = f"cpu ({kind}, {threads} thread"  # "cpu (avx2, 1 thread)"; "... 2 threads)"
-    records = [(f / "summary.json", f / "config.json", f / "metrics.csv") for f in sorted((root / "runs").glob("*"))]
-    records += [(f, None, f.with_suffix(".metrics.csv")) for f in sorted((root / "partial").glob("*.json"))]
     steps, out = measured_steps(kind, root), []
-    for summary, config_file, metrics in records:
+    runs = sorted(f.name for f in (root / "runs").glob("*") if f.is_dir())
+    partial = sorted((root / "partial").glob("*.json"))
+    for source in [*runs, *partial]:
         try:
-            info = json.loads(summary.read_text())
-            segs = [s for s in info["provenance"].get("segments", []) if s["device"].startswith(device)]
-            if not segs:
-                continue
-            config = Config.from_dict(json.loads(config_file.read_text()) if config_file else info["config"])
-            epoch_s = pd.read_csv(metrics).set_index("epoch")["epoch_s"]
-        except (OSError, ValueError, KeyError, TypeError):  # a folder being stored, an old record
+            if isinstance(source, str):
+                result = load_run(source, root)
+                config, metrics, prov = result.config, result.metrics, result.summary["provenance"]
+            else:  # an unfinished run's record
+                config = Config.from_dict(json.loads(source.read_text())["config"])
+                metrics, info = load_partial(config, root) or (None, None)
+                prov = info["provenance"] if info else {}
+        except (OSError, ValueError, KeyError, TypeError, ResultError):  # a run being stored, an old record
             continue
-        if step_key(config, threads, kind) not in steps:  # a scaled estimate would blur the pace
+        segs = [s for s in prov.get("segments", []) if s["device"].startswith(device)]
+        if not segs or step_key(config, threads, kind) not in steps:  # a scaled estimate would blur the pace
             continue
         estimate = idle_epoch_seconds(config, threads, steps, kind)[0]
+        epoch_s = metrics.set_index("epoch")["epoch_s"]
         for seg in segs:
             first, last = seg["epochs"]
             if last - first + 1 >= PACE_EPOCHS:
