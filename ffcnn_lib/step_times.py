@@ -137,8 +137,7 @@ def epoch_seconds(config: Config, threads: int, steps: dict[str, dict], kind: st
 # Steps are timed alone, but the campaign trains two runs side by side (two workers of one thread on
 # two cores), which share caches and memory bandwidth, next to whatever else the session runs. How much
 # longer an epoch takes then depends on the kind: the recorded sessions said 1.27x on avx2 (10 sessions),
-# 1.20x on amx (4) and 1.00x on avx512-bf16 (27) on 2026-12-07 (two 1-thread runs on an idle avx2 CPU: only 1.05x,
-# so most of it is the session around them). Read from the records each time, never
+# 1.20x on amx (4) and 1.00x on avx512-bf16 (27) on 2026-12-07. Read from the records each time, never
 # typed; with fewer than PACE_SESSIONS sessions of PACE_EPOCHS epochs or more, idle timings stand.
 PACE_SESSIONS, PACE_EPOCHS = 3, 3
 _PACE_CACHE: dict[tuple, tuple[float, int]] = {}
