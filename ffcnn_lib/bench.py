@@ -186,7 +186,8 @@ def workers_check(config: Config, workers: int = 2, steps: int = 10) -> dict:
                 p.terminate()
             p.join()
     each.sort()
-    network = "x".join(map(str, config.filters)) + f" k{config.kernel} b{config.batch_size}"
+    layers = "x".join(map(str, config.filters)) if len(set(config.filters)) == 1 else "-".join(map(str, config.filters))
+    network = f"{layers} k{config.kernel} b{config.batch_size}"  # "16x16x16 k5 b50", "16-32-64 k7 b50"
     return {"network": f"{config.model.upper()} {network}", "config": config.to_dict(), "workers": workers,
             "path": f"{'compiled' if compiled else 'eager'} {'bf16' if bf16 else 'fp32'}",
             "ms_per_step_alone": alone, "ms_per_step_each": each, "throughput_ratio": alone * sum(1 / e for e in each)}
