@@ -7,7 +7,8 @@ epoch and of a full run, the achieved TFLOP/s and the fraction of the device's p
 throughput of R stacked small networks against R single runs, the cost of goodness inference
 against the linear classifier (Sec. 2.3), and the memory of one step, FF against BP. Writes the
 figures with device and versions to ``results/benchmarks/``; :func:`records` and :func:`tables`
-read them back for the book.
+read them back for the book. ``--workers-check`` times the CPU campaign's two one-thread workers
+against one two-thread process (:func:`workers_check`, kept apart in ``workers-cpu-<kind>.json``).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import os
 import platform
 import time
 from pathlib import Path
+from queue import Empty
 
 import torch
 
@@ -55,11 +57,12 @@ def throughput(flops: float, seconds: float, peak: float | None) -> tuple[float,
 
 
 def time_steps(configs: list[Config], device: torch.device, fast: bool, steps: int, warmup: int,
-               compile_mode: str = "default", bf16: bool | None = None) -> float:
+               compile_mode: str = "default", bf16: bool | None = None, ready=None) -> float:
     """Seconds per training step of ``configs`` stacked (median of 3 timed blocks) after ``warmup`` steps.
 
     ``compile_mode`` "" times the fast path's precision without ``torch.compile``; ``bf16`` forces
-    bf16 autocast on or off (default: where the device has it, see :func:`~ffcnn_lib.train.cpu_bf16_native`)."""
+    bf16 autocast on or off (default: where the device has it, see :func:`~ffcnn_lib.train.cpu_bf16_native`);
+    ``ready``, called between the warm-up and the timed blocks, lets processes start timing together."""
     run = _Run([c.replace(n_val=10) for c in configs], device, fast, None, bf16=bf16)
     step, mode = compiled_step(run, (compile_mode or False) if fast else False)
     b, n = run.config.batch_size, run.config.n_train
@@ -76,6 +79,8 @@ def time_steps(configs: list[Config], device: torch.device, fast: bool, steps: i
         return (time.perf_counter() - t0) / count
 
     block(warmup, 0)
+    if ready is not None:
+        ready()
     return sorted(block(steps, warmup + k * steps) for k in range(3))[1]
 
 
@@ -136,6 +141,56 @@ def multirun_ratio(device: torch.device, fast: bool, runs: int, steps: int, comp
     many = time_steps([small.replace(seed=s) for s in range(runs)], device, fast, steps, **kw)
     return {"runs": runs, "config": "16x16x16 k5 b50", "compile_mode": compile_mode if fast else None,
             "ms_per_step_single": one * 1e3, "ms_per_step_stacked": many * 1e3, "throughput_ratio": runs * one / many}
+
+
+def _timed_beside(config: Config, fast: bool, steps: int, warmup: int, compile_mode: str, barrier, queue) -> None:
+    torch.set_num_threads(1)
+    queue.put(1e3 * time_steps([config], torch.device("cpu"), fast, steps, warmup, compile_mode, ready=barrier.wait))
+
+
+def workers_check(config: Config, workers: int = 2, steps: int = 10) -> dict:
+    """The choice behind ``make campaign WORKERS=2``, measured on this CPU: one process with ``workers``
+    threads against ``workers`` processes of one thread each, stepping the same network side by side
+    (timed together once each has warmed up, on the code path a campaign run takes here), in ms/step
+    and in how many more steps a second the processes get done together (``throughput_ratio``)."""
+    import multiprocessing
+
+    from .train import code_path, default_fast
+
+    cpu = torch.device("cpu")
+    fast, (compiled, bf16) = default_fast(cpu, config), code_path(config, "cpu")
+    mode, warmup = ("default", 5) if compiled else ("", 2)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(workers)
+    try:
+        alone = 1e3 * time_steps([config], cpu, fast, steps, warmup, mode)
+    finally:
+        torch.set_num_threads(saved)
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter each: no threads inherited
+    barrier, queue = ctx.Barrier(workers), ctx.Queue()
+    procs = [ctx.Process(target=_timed_beside, args=(config, fast, steps, warmup, mode, barrier, queue))
+             for _ in range(workers)]
+    for p in procs:
+        p.start()
+    each: list[float] = []
+    try:
+        while len(each) < workers:
+            try:
+                each.append(queue.get(timeout=2))
+            except Empty:  # a process that died (before the barrier, say) would leave the rest waiting
+                if dead := [p.exitcode for p in procs if p.exitcode not in (None, 0)]:
+                    raise RuntimeError(f"workers_check: a timing process exited with code {dead[0]}") from None
+    finally:
+        for p in procs:
+            if p.is_alive() and len(each) < workers:
+                p.terminate()
+            p.join()
+    each.sort()
+    layers = "x".join(map(str, config.filters)) if len(set(config.filters)) == 1 else "-".join(map(str, config.filters))
+    network = f"{layers} k{config.kernel} b{config.batch_size}"  # "16x16x16 k5 b50", "16-32-64 k7 b50"
+    return {"network": f"{config.model.upper()} {network}", "config": config.to_dict(), "workers": workers,
+            "path": f"{'compiled' if compiled else 'eager'} {'bf16' if bf16 else 'fp32'}",
+            "ms_per_step_alone": alone, "ms_per_step_each": each, "throughput_ratio": alone * sum(1 / e for e in each)}
 
 
 def profile_step(config: Config, device: torch.device, steps: int = 10) -> dict:
@@ -340,6 +395,52 @@ def inference_cost(config: Config, device: torch.device, fast: bool, n: int = 10
     out = {f"{m}_s": seconds(fn) for m, fn in methods.items()}
     out.update(images=n, goodness_vs_linear=out["goodness_s"] / out["linear_s"],
                separate_vs_linear=out["goodness_separate_s"] / out["linear_s"])
+    return out
+
+
+def workers_path(kind: str | None = None, root: Path | None = None) -> Path:
+    """Where this kind's :func:`workers_check` figures are kept (beside the benchmark records)."""
+    return (root or results_dir()) / "benchmarks" / f"workers-cpu-{kind or machine.kind()}.json"
+
+
+def store_workers(entry: dict, root: Path | None = None) -> Path:
+    """Add a :func:`workers_check` figure, with the CPU, commit and date, to this kind's file; it
+    replaces the one of the same network, worker count and CPU model."""
+    entry = {**entry, "cpu": machine.capabilities(), "git_commit": _git_commit(), "torch": torch.__version__,
+             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path = workers_path(entry["cpu"]["kind"], root)
+    key = lambda e: (e["network"], e["workers"], e["cpu"]["model"])  # noqa: E731
+    kept = [e for e in (json.loads(path.read_text())["entries"] if path.exists() else []) if key(e) != key(entry)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps({"entries": [*kept, entry]}, indent=1))
+    return path
+
+
+def workers_markdown(root: Path | None = None) -> str:
+    """The README's table of the :func:`workers_check` figures of every kind measured (the evidence
+    behind ``make campaign WORKERS=2``)."""
+    lines = ["| kind | CPU | network | code path | one process, 2 threads [ms/step] | two processes of 1 thread "
+             "[ms/step each] | steps done, two processes over one | measured |", "|" + "---|" * 8]
+    for path in sorted(((root or results_dir()) / "benchmarks").glob("workers-cpu-*.json")):
+        for e in json.loads(path.read_text())["entries"]:
+            lines.append(f"| {e['cpu']['kind']} | {e['cpu']['model']} | {e['network']} | {e['path']} | "
+                         f"{e['ms_per_step_alone']:.0f} | {', '.join(f'{m:.0f}' for m in e['ms_per_step_each'])} | "
+                         f"{e['throughput_ratio']:.2f}x | {e['time'][:10]} |")
+    return "\n".join(lines) if len(lines) > 2 else \
+        "Not measured yet: `python -m ffcnn_lib.bench --workers-check ff:16-32-64x7,bp:16x7`."
+
+
+def parse_runs(text: str) -> list[Config]:
+    """``"ff:16-32-64x7,bp:16x7"`` -> the paper-settings configs of those networks (``ff:`` if no model
+    is named); see :func:`parse_networks`."""
+    out = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        model, _, net = item.rpartition(":")
+        if model not in ("", "ff", "bp"):
+            raise ValueError(f"network {item!r}: model {model!r} is not one of ff, bp")
+        for filters, kernel in parse_networks(net):
+            make = Config.bp if model == "bp" else Config
+            out.append(make(filters=filters, kernel=kernel))
     return out
 
 
@@ -608,11 +709,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="folder for the JSON record (default results/benchmarks)")
     p.add_argument("--kinds", action="store_true",
                    help="print the README's table of machine kinds from the committed records, measure nothing")
+    p.add_argument("--workers-check", default=None, metavar="NETWORKS",
+                   help="time one process with 2 threads against two processes of 1 thread side by side (make "
+                        "campaign's workers) on these networks, e.g. ff:16-32-64x7,bp:16x7; run it on an idle CPU")
+    p.add_argument("--workers-table", action="store_true",
+                   help="print the README's table of those figures from the committed files, measure nothing")
     p.add_argument("--import-records", default=None, metavar="FOLDER",
                    help="commit another machine kind's records (with its lscpu.txt) under results/benchmarks")
     args = p.parse_args(argv)
     if args.kinds:
         print(kinds_markdown(records()))
+        return 0
+    if args.workers_table:
+        print(workers_markdown())
+        return 0
+    if args.workers_check is not None:
+        for config in parse_runs(args.workers_check):
+            e = workers_check(config, 2, args.steps or 10)
+            print(f"{e['network']} ({e['path']}): one process, 2 threads {e['ms_per_step_alone']:.1f} ms/step; two "
+                  f"of 1 thread side by side {', '.join(f'{m:.1f}' for m in e['ms_per_step_each'])} ms/step: "
+                  f"{e['throughput_ratio']:.2f}x the steps done", flush=True)
+            print(f"wrote {store_workers(e)}")
         return 0
     if args.import_records:
         for path in import_records(Path(args.import_records)):

@@ -505,6 +505,26 @@ def test_the_bp_twin_is_the_seed0_bp_run_in_bf16_and_only_bf16_kinds_plan_it(res
     assert campaign.plan().set_index("cell").loc[twin.name, "plan"] == "planned"
 
 
+def test_table3s_widest_pooled_cell_is_appended_with_its_seeds_and_enters_the_pooling_claim(results_root, monkeypatch):
+    names = [c.name for c in campaign.CELLS]
+    first = names.index("FF 32-64-128 7x7, max pooling (Table 3)")
+    # appended after every cell the campaigns before it could name (0-93), its further seeds after it
+    assert names[93] == "FF 64x3x3, label set 2 (Table 2), seed 2" and first == 94
+    assert names[first + 1:first + 3] == [f"FF 32-64-128 7x7, max pooling (Table 3), seed {s}" for s in (1, 2)]
+    cell = campaign.CELLS[first]
+    c = cell.config()
+    assert (c.filters, c.kernel, c.max_pool, c.batch_size, c.seed) == ((32, 64, 128), 7, True, 50, 0)
+    assert campaign.reported_val(cell) == 98.54 and cell.priority == 2
+    assert [value.claim_label(x.text) for x in value.entered(cell.paper(), ("table3",))] \
+        == ["Max pooling lowers accuracy [Table 3]"]
+    # its unpooled twin is out of a CPU's reach; the pooled cell alone starts the pair and gives the
+    # reported number its first evidence, so it is planned as a first seed that settles something
+    _on(monkeypatch, "avx2")
+    row = campaign.plan().set_index("cell").loc[cell.name]
+    assert row["tier"] == 1 and row["value"] == value.FIRST + value.NUMBER
+    assert row["settles"] == "starts 'Max pooling lowers accuracy [Table 3]'; gives a reported number its first evidence"
+
+
 def test_cli_check_estimates_times_fresh_steps_and_fails_when_an_estimate_is_off(results_root, monkeypatch, capsys):
     _on(monkeypatch, "avx512-bf16")
     _stub_steps(results_root, "avx512-bf16", {"BP 16x5x5, bf16 twin (issue 25)": 20.0})
