@@ -143,9 +143,25 @@ def multirun_ratio(device: torch.device, fast: bool, runs: int, steps: int, comp
             "ms_per_step_single": one * 1e3, "ms_per_step_stacked": many * 1e3, "throughput_ratio": runs * one / many}
 
 
-def _timed_beside(config: Config, fast: bool, steps: int, warmup: int, compile_mode: str, barrier, queue) -> None:
-    torch.set_num_threads(1)
-    queue.put(1e3 * time_steps([config], torch.device("cpu"), fast, steps, warmup, compile_mode, ready=barrier.wait))
+def campaign_step_ms(config: Config, threads: int, steps: int, warmup: int = 5, ready=None) -> float:
+    """Milliseconds per training step of ``config`` here with ``threads`` threads, on the code path a
+    campaign run of it takes here (:func:`~ffcnn_lib.train.code_path`): :func:`time_steps` after
+    ``warmup`` steps where the path compiles, 2 where it does not."""
+    from .train import code_path, default_fast
+
+    cpu = torch.device("cpu")
+    compiled, _ = code_path(config, "cpu")
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return 1e3 * time_steps([config], cpu, default_fast(cpu, config), steps, warmup if compiled else 2,
+                                compile_mode="default" if compiled else "", ready=ready)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _timed_beside(config: Config, steps: int, barrier, queue) -> None:
+    queue.put(campaign_step_ms(config, 1, steps, ready=barrier.wait))
 
 
 def workers_check(config: Config, workers: int = 2, steps: int = 10) -> dict:
@@ -155,21 +171,13 @@ def workers_check(config: Config, workers: int = 2, steps: int = 10) -> dict:
     and in how many more steps a second the processes get done together (``throughput_ratio``)."""
     import multiprocessing
 
-    from .train import code_path, default_fast
+    from .train import code_path
 
-    cpu = torch.device("cpu")
-    fast, (compiled, bf16) = default_fast(cpu, config), code_path(config, "cpu")
-    mode, warmup = ("default", 5) if compiled else ("", 2)
-    saved = torch.get_num_threads()
-    torch.set_num_threads(workers)
-    try:
-        alone = 1e3 * time_steps([config], cpu, fast, steps, warmup, mode)
-    finally:
-        torch.set_num_threads(saved)
+    compiled, bf16 = code_path(config, "cpu")
+    alone = campaign_step_ms(config, workers, steps)
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter each: no threads inherited
     barrier, queue = ctx.Barrier(workers), ctx.Queue()
-    procs = [ctx.Process(target=_timed_beside, args=(config, fast, steps, warmup, mode, barrier, queue))
-             for _ in range(workers)]
+    procs = [ctx.Process(target=_timed_beside, args=(config, steps, barrier, queue)) for _ in range(workers)]
     for p in procs:
         p.start()
     each: list[float] = []

@@ -54,20 +54,9 @@ def time_step_ms(config: Config, threads: int, steps: int = 3 * MEASURE_STEPS) -
     """Milliseconds per training step of ``config`` here with ``threads`` threads, on the code path a
     run of it takes here (:func:`ffcnn_lib.train.code_path`): the median of 3 blocks of ``steps / 3``
     steps, after a warm-up (compilation, where the path compiles)."""
-    import torch
+    from .bench import campaign_step_ms
 
-    from .bench import time_steps  # looked up at call time: the tests stub it
-    from .train import code_path, default_fast
-
-    cpu = torch.device("cpu")
-    compiled, _ = code_path(config, "cpu")
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return 1e3 * time_steps([config], cpu, default_fast(cpu, config), max(1, math.ceil(steps / 3)),
-                                MEASURE_WARMUP if compiled else 2, compile_mode="default" if compiled else "")
-    finally:
-        torch.set_num_threads(saved)
+    return campaign_step_ms(config, threads, max(1, math.ceil(steps / 3)), MEASURE_WARMUP)
 
 
 def measure_step(config: Config, threads: int, root: Path | None = None) -> float:
