@@ -467,8 +467,9 @@ def records(root: Path | None = None) -> list[dict]:
         if isinstance(r.get("multirun"), dict):  # early records: one multi-run measurement
             r["multirun"] = [r["multirun"]]
         r["kind"] = record_kind(r)
-        if r["kind"] != "cuda" and r["kind"] not in r["device"]:  # "cpu (x86_64, 2 threads)" said nothing of the kind
-            r["device"] = r["device"].replace("x86_64", r["kind"])
+        parsed = machine.parse_cpu_device(r["device"])
+        if parsed and parsed[0] == machine.UNRECORDED_KIND:  # "cpu (x86_64, 2 threads)" said nothing of the kind
+            r["device"] = machine.cpu_device(r["kind"], parsed[1])
         out.append(r)
     return sorted(out, key=lambda r: r["time"])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import re
 from pathlib import Path
 
 # Fastest first: the first kind whose flag the CPU has is its kind.
@@ -60,3 +61,25 @@ def kind() -> str:
 def describe(kind_name: str) -> str:
     """``"avx512-bf16"`` -> ``"AVX-512 BF16, no AMX"``."""
     return KINDS.get(kind_name, ("", "an unclassified CPU"))[1]
+
+
+# Runs before 2026-12-01 recorded the architecture in the kind's place: "cpu (x86_64, 1 threads)".
+UNRECORDED_KIND = "x86_64"
+
+
+def threads_words(threads: int) -> str:
+    """``1`` -> ``"1 thread"``, ``2`` -> ``"2 threads"``."""
+    return f"{threads} thread{'' if threads == 1 else 's'}"
+
+
+def cpu_device(kind_name: str, threads: int) -> str:
+    """A CPU computation's device in its provenance: the kind, not the architecture, since the kind
+    decides the speed (issue #17). ``cpu_device("amx", 1)`` -> ``"cpu (amx, 1 thread)"``."""
+    return f"cpu ({kind_name}, {threads_words(threads)})"
+
+
+def parse_cpu_device(device: str) -> tuple[str, int] | None:
+    """``(kind, threads)`` of a :func:`cpu_device` string, of the older ``"cpu (x86_64, 1 threads)"``
+    too (kind :data:`UNRECORDED_KIND`); None for a GPU's name or anything else."""
+    m = re.fullmatch(r"cpu \(([^,()]+), (\d+) threads?\)", device)
+    return (m[1], int(m[2])) if m else None

@@ -24,7 +24,7 @@ from .data import load_split
 from .experiments import CODE_HASH, Result, _git_commit, results_dir, write_atomic
 from .labels import classifier_view
 from .model import FFCNN
-from .train import lr_at
+from .train import device_name, lr_at
 
 INPUTS = {
     "neutral": "(1-K)·x + mean of the ten label waves (the classifier's input until 2026-12-02)",
@@ -116,7 +116,7 @@ def provenance_light() -> dict:
     import platform
 
     return {"git_commit": _git_commit(), "code_hash": CODE_HASH, "torch": torch.__version__,
-            "python": platform.python_version(), "device": f"cpu ({torch.get_num_threads()} threads)"}
+            "python": platform.python_version(), "device": device_name(torch.device("cpu"))}
 
 
 def probe_path(result: Result, root: Path | None = None) -> Path:

@@ -155,7 +155,6 @@ def _sessions(kind: str, threads: int, root: Path) -> list[tuple[float, float]]:
     """(median ``epoch_s`` of a recorded session on ``kind`` with ``threads`` threads, the idle estimate
     of that epoch there) for every such session of a run whose step is measured on ``kind``, read
     through the result store (:func:`~ffcnn_lib.experiments.load_run`, :func:`~ffcnn_lib.experiments.load_partial`)."""
-    device = f"cpu ({kind}, {threads} thread"  # "cpu (avx2, 1 thread)"; "... 2 threads)"
     steps, out = measured_steps(kind, root), []
     runs = sorted(f.name for f in (root / "runs").glob("*") if f.is_dir())
     partial = sorted((root / "partial").glob("*.json"))
@@ -170,7 +169,7 @@ def _sessions(kind: str, threads: int, root: Path) -> list[tuple[float, float]]:
                 prov = info["provenance"] if info else {}
         except (OSError, ValueError, KeyError, TypeError, ResultError):  # a run being stored, an old record
             continue
-        segs = [s for s in prov.get("segments", []) if s["device"].startswith(device)]
+        segs = [s for s in prov.get("segments", []) if machine.parse_cpu_device(s["device"]) == (kind, threads)]
         if not segs or step_key(config, threads, kind) not in steps:  # a scaled estimate would blur the pace
             continue
         estimate = idle_epoch_seconds(config, threads, steps, kind)[0]

@@ -35,6 +35,7 @@ from . import inference
 from .config import Config
 from .data import load_split
 from .labels import LabelEncoder, negative_labels
+from .machine import cpu_device, kind
 from .model import BPCNN, FFCNN, StackedFFCNN, ff_layer_loss
 
 
@@ -62,9 +63,7 @@ def resolve_device(device: str | None = None) -> torch.device:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    from .machine import kind
-    n = torch.get_num_threads()  # the machine kind, not the architecture: it decides the speed (issue #17)
-    return f"cpu ({kind()}, {n} thread{'' if n == 1 else 's'})"
+    return cpu_device(kind(), torch.get_num_threads())
 
 
 @contextlib.contextmanager
