@@ -247,7 +247,7 @@ def _campaign(args: argparse.Namespace) -> int:
     pace, sessions = step_times.campaign_pace(threads=threads)
     print(f"{(table['status'] == 'finished').sum()} of {len(table)} cells finished; about "
           f"{started['left_hours'].sum():.1f} h left here for the {len(started)} started ones "
-          f"({machine.kind()}, {threads} thread(s) per worker; " + (
+          f"({machine.kind()}, {machine.threads_words(threads)} per worker; " + (
               f"epochs take {pace:.2f}x their steps timed alone, the median of {sessions} recorded sessions here)"
               if sessions >= step_times.PACE_SESSIONS else
               f"epochs as their steps timed alone: {sessions} recorded session(s) here, too few to say otherwise)"))
@@ -257,12 +257,12 @@ def _campaign(args: argparse.Namespace) -> int:
 def _campaign_workers(args: argparse.Namespace) -> int:
     """Run ``args.workers`` campaign processes side by side; each claims the first unfinished cell no
     other one trains. Returns the first failing worker's exit status (0 if none failed)."""
-    import os
     import subprocess
 
+    from . import campaign, machine
     from .experiments import results_dir
 
-    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    threads = args.threads or campaign.threads_per_worker(args.workers)
     cmd = [sys.executable, "-m", "ffcnn_lib", "campaign", "--budget-minutes", str(args.budget_minutes),
            "--device", args.device, "--threads", str(threads), "--workers", "1"] \
         + (["--cells", args.cells] if args.cells else [])
@@ -271,7 +271,7 @@ def _campaign_workers(args: argparse.Namespace) -> int:
     workers = []
     for i in range(args.workers):
         log = logs / f"campaign-worker-{i}.log"
-        print(f"campaign worker {i}: {threads} thread(s), progress in {log}", flush=True)
+        print(f"campaign worker {i}: {machine.threads_words(threads)}, progress in {log}", flush=True)
         with open(log, "w") as fh:
             workers.append(subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT))
     codes = [w.wait() for w in workers]
