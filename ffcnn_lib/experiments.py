@@ -211,12 +211,13 @@ def atoms(segs: list[dict], key: str, whole: str) -> str:
     """The distinct machines (``key="device"``) or training precisions (``"precision"``) of a run's
     segments, "; "-joined (no name contains ";"); ``whole``, the run's one-line record, without
     segments. For tables over many runs, where which epochs ran where belongs to the run's record."""
+    words = machine.device_words if key == "device" else str
     if not segs:
-        return whole
+        return words(whole)
     # said as what is missing: in a union over runs ("fp32 + precision not recorded") a bare
     # "not recorded" reads as a value
     unrecorded = f"{'machine' if key == 'device' else key} not recorded"
-    names = {unrecorded if s.get(key) in (None, "", UNRECORDED) else str(s[key]) for s in segs}
+    names = {unrecorded if s.get(key) in (None, "", UNRECORDED) else words(str(s[key])) for s in segs}
     return "; ".join(sorted(names - {unrecorded}) + ([unrecorded] if unrecorded in names else []))
 
 
