@@ -28,3 +28,15 @@ def test_a_device_is_shown_to_readers_in_the_current_form_the_old_one_without_a_
     assert machine.device_words("cpu (x86_64, 1 threads)") == "cpu (kind not recorded, 1 thread)"
     for same in ("cpu (avx2, 1 thread)", "NVIDIA H100 80GB HBM3", "machine A"):
         assert machine.device_words(same) == same
+
+
+def test_a_stored_run_reads_its_device_from_its_segments_in_the_current_form():
+    from ffcnn_lib.experiments import run_device
+    old = {"device": "cpu (x86_64, 1 threads)"}
+    assert run_device(old) == "cpu (kind not recorded, 1 thread)"
+    resumed = {"device": "stored words", "segments": [
+        {"epochs": [1, 140], "device": "cpu (x86_64, 1 threads)", "precision": None},
+        {"epochs": [141, 200], "device": "cpu (avx512-bf16, 1 thread)", "precision": "bf16-autocast"}]}
+    assert run_device(resumed) == ("cpu (kind not recorded, 1 thread), precision not recorded for epochs 1-140; "
+                                   "cpu (avx512-bf16, 1 thread), bf16-autocast for epochs 141-200")
+    assert run_device({}, "from the table") == "from the table"
