@@ -28,7 +28,7 @@ import pandas as pd
 
 from . import machine, step_times, value
 from .config import Config
-from .experiments import UNRECORDED, claim, load, load_partial, results_dir, run_or_load, run_precision
+from .experiments import UNRECORDED, claim, load, load_partial, results_dir, run_device, run_or_load, run_precision
 from .sweeps import ARTIFACTS, PROFILE, cell_key
 
 
@@ -504,7 +504,7 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
         result = load(c, root)
         if result is not None:
             prov, final = result.summary["provenance"], result.summary["final"]
-            row.update(status="finished", epochs_done=len(result.metrics), device=prov["device"],
+            row.update(status="finished", epochs_done=len(result.metrics), device=run_device(prov),
                        precision=run_precision(prov), train_hours=prov["train_seconds"] / 3600,
                        val_acc=final.get("val_acc_bp", final.get("val_acc_linear")),
                        val_acc_goodness=final.get("val_acc_goodness", math.nan))
@@ -512,7 +512,7 @@ def status(root: Path | None = None, cells: list[Cell] | None = None, profile: s
             metrics, info = progress
             val = _val_acc(metrics)
             good = metrics["val_acc_goodness"].dropna() if "val_acc_goodness" in metrics else pd.Series(dtype=float)
-            row.update(status="partial", epochs_done=len(metrics), device=info["provenance"]["device"],
+            row.update(status="partial", epochs_done=len(metrics), device=run_device(info["provenance"]),
                        precision=run_precision(info["provenance"]),
                        train_hours=metrics["epoch_s"].sum() / 3600, val_acc=val.iloc[-1],
                        val_acc_goodness=good.iloc[-1] if len(good) else math.nan)

@@ -199,11 +199,13 @@ UNRECORDED = "not recorded (trained by a process stopped before it wrote its rec
 
 
 def device_summary(segs: list[dict]) -> str:
-    """One device name, or which device (and, where it changed, precision) trained which epochs."""
+    """One device name, or which device (and, where it changed, precision) trained which epochs;
+    each in the current form (:func:`ffcnn_lib.machine.device_words`)."""
     if len({(s["device"], s.get("precision")) for s in segs}) <= 1:
-        return segs[0]["device"] if segs else ""
+        return machine.device_words(segs[0]["device"]) if segs else ""
     mixed = len({s.get("precision") for s in segs}) > 1
-    return "; ".join(f"{s['device']}{', ' + str(s.get('precision') or 'precision not recorded') if mixed else ''} "
+    return "; ".join(f"{machine.device_words(s['device'])}"
+                     f"{', ' + str(s.get('precision') or 'precision not recorded') if mixed else ''} "
                      f"for epochs {s['epochs'][0]}-{s['epochs'][1]}" for s in segs)
 
 
@@ -211,12 +213,13 @@ def atoms(segs: list[dict], key: str, whole: str) -> str:
     """The distinct machines (``key="device"``) or training precisions (``"precision"``) of a run's
     segments, "; "-joined (no name contains ";"); ``whole``, the run's one-line record, without
     segments. For tables over many runs, where which epochs ran where belongs to the run's record."""
+    words = machine.device_words if key == "device" else str
     if not segs:
-        return whole
+        return words(whole)
     # said as what is missing: in a union over runs ("fp32 + precision not recorded") a bare
     # "not recorded" reads as a value
     unrecorded = f"{'machine' if key == 'device' else key} not recorded"
-    names = {unrecorded if s.get(key) in (None, "", UNRECORDED) else str(s[key]) for s in segs}
+    names = {unrecorded if s.get(key) in (None, "", UNRECORDED) else words(str(s[key])) for s in segs}
     return "; ".join(sorted(names - {unrecorded}) + ([unrecorded] if unrecorded in names else []))
 
 
@@ -244,6 +247,15 @@ def precision_summary(segs: list[dict], last: str) -> str:
         else:
             spans.append([name, *s["epochs"]])
     return ", ".join(f"{name} (epochs {first}-{last})" for name, first, last in spans)
+
+
+def run_device(prov: dict, default: str = "") -> str:
+    """A stored run's device in words: :func:`device_summary` of its segments where it has them,
+    else its one device (``default`` where none is recorded), so that records written before
+    2026-12-01 read like later ones."""
+    if prov.get("segments"):
+        return device_summary(prov["segments"])
+    return machine.device_words(prov.get("device", default))
 
 
 def run_precision(prov: dict) -> str:

@@ -83,3 +83,15 @@ def parse_cpu_device(device: str) -> tuple[str, int] | None:
     too (kind :data:`UNRECORDED_KIND`); None for a GPU's name or anything else."""
     m = re.fullmatch(r"cpu \(([^,()]+), (\d+) threads?\)", device)
     return (m[1], int(m[2])) if m else None
+
+
+def device_words(device: str) -> str:
+    """A provenance device as a reader reads it: :func:`cpu_device`'s form throughout, the older
+    ``"cpu (x86_64, 2 threads)"`` as ``"cpu (kind not recorded, 2 threads)"`` (it names the
+    architecture, which every campaign machine shares, not the kind, which sets the speed); a GPU's
+    name or anything else unchanged."""
+    parsed = parse_cpu_device(device)
+    if parsed is None:
+        return device
+    kind_name, threads = parsed
+    return cpu_device("kind not recorded" if kind_name == UNRECORDED_KIND else kind_name, threads)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .experiments import results_dir, run_precision
+from .experiments import results_dir, run_device, run_precision
 
 EVIDENCE = ("paper", "short")  # profiles at the paper's widths and data
 
@@ -689,7 +689,7 @@ def longest_record(paper, df: pd.DataFrame | None = None, profile: str = "auto")
                           "epochs": int(r.get("epochs", len(metrics))), "profile": r["profile"],
                           "init": summary.get("config", {}).get("init", getattr(paper, "init", "")),
                           "classifier_input": summary.get("config", {}).get("classifier_input", "neutral"),
-                          "device": prov.get("device", r.get("device", "")), "precision": run_precision(prov),
+                          "device": run_device(prov, r.get("device", "")), "precision": run_precision(prov),
                           "train_seconds": prov.get("train_seconds", np.nan), "note": "finished"})
     if profile not in narrow():
         # Earlier defaults too: PyTorch's init (before 2026-11-25), the neutral classifier input (before 2026-12-02).
@@ -708,7 +708,7 @@ def longest_record(paper, df: pd.DataFrame | None = None, profile: str = "auto")
                     found.append({"metrics": metrics, "run_id": info.get("run_id", ""), "status": "interrupted",
                                   "seed": seed, "epochs_done": len(metrics), "epochs": run.epochs,
                                   "profile": name, "init": v.init, "classifier_input": v.classifier_input,
-                                  "device": prov.get("device", ""),
+                                  "device": run_device(prov),
                                   "precision": run_precision(prov),
                                   "train_seconds": prov.get("train_seconds", np.nan), "note": info.get("status", "")})
     if not found:

@@ -28,7 +28,7 @@ from typing import Callable
 import pandas as pd
 
 from .config import Config
-from .experiments import add_test_numbers, atoms, has_test_numbers, load, run_or_load_many, run_precision, union
+from .experiments import add_test_numbers, atoms, has_test_numbers, load, run_device, run_or_load_many, run_precision, union
 from .train import STACKABLE, resolve_device
 
 PROFILES = ("smoke", "cpu", "short", "paper")
@@ -250,7 +250,7 @@ def _row(artifact: str, profile: str, paper: Config, result, cell: int) -> dict:
            "padding": paper.padding, "label_cycles": "/".join(map(str, paper.label_cycles)), "dataset": paper.dataset,
            "variant": paper.tags[0] if paper.tags else "", "seed": c.seed,
            "run_filters": "-".join(map(str, c.filters)), "epochs": c.epochs, "n_train": c.n_train,
-           "device": prov["device"], "precision": run_precision(prov), "train_seconds": prov["train_seconds"],
+           "device": run_device(prov), "precision": run_precision(prov), "train_seconds": prov["train_seconds"],
            "machines": atoms(prov.get("segments") or [], "device", prov["device"]),
            "precisions": atoms(prov.get("segments") or [], "precision", prov["precision"]),
            "git_commit": prov["git_commit"]}

@@ -243,7 +243,9 @@ def test_a_cell_another_worker_claimed_is_skipped(results_root):
     assert campaign.run(1e6, **kw) == 2  # released: the next call trains it
 
 
-def test_cli_campaign_workers_train_different_cells_side_by_side(results_root, monkeypatch, capsys):
+def _fake_workers(monkeypatch) -> list[list[str]]:
+    """Worker processes that record their command line and stop as if at their budget; the list
+    of command lines, filled as the campaign CLI starts them."""
     started = []
 
     class FakeWorker:
@@ -254,6 +256,11 @@ def test_cli_campaign_workers_train_different_cells_side_by_side(results_root, m
             return 3  # ran to its budget with cells left: not a failure
 
     monkeypatch.setattr(subprocess, "Popen", FakeWorker)
+    return started
+
+
+def test_cli_campaign_workers_train_different_cells_side_by_side(results_root, monkeypatch, capsys):
+    started = _fake_workers(monkeypatch)
     assert main(["campaign", "--workers", "2", "--budget-minutes", "5", "--cells", "0,1"]) == 3
     assert len(started) == 2 and all(cmd[cmd.index("--threads") + 1] == str(max(1, os.cpu_count() // 2))
                                      for cmd in started)
@@ -412,17 +419,8 @@ def test_measuring_a_cell_stores_its_step_time_under_this_machine_kind(results_r
 
 
 def test_cli_campaign_gives_the_workers_this_machines_plan(results_root, monkeypatch, capsys):
-    started = []
-
-    class FakeWorker:
-        def __init__(self, cmd, stdout, stderr):
-            started.append(cmd)
-
-        def wait(self):
-            return 3
-
+    started = _fake_workers(monkeypatch)
     _on(monkeypatch, "avx2")
-    monkeypatch.setattr(subprocess, "Popen", FakeWorker)
     monkeypatch.setattr(step_times, "measure_step", lambda *a, **k: 10.0)
     assert main(["campaign", "--workers", "2", "--budget-minutes", "5"]) == 3
     cells = started[0][started[0].index("--cells") + 1].split(",")

@@ -111,6 +111,10 @@ def test_a_run_resumed_on_another_device_names_which_device_trained_which_epochs
     unrecorded = [{"device": experiments.UNRECORDED, "precision": None}, {"device": "B", "precision": "fp32"}]
     assert experiments.atoms(unrecorded, "device", "") == "B; machine not recorded"
     assert experiments.atoms(unrecorded, "precision", "") == "fp32; precision not recorded"
+    # a table names the old form's unknown kind as unknown, not as the kind "x86_64"
+    old_form = [{"device": "cpu (x86_64, 2 threads)"}, {"device": "cpu (avx2, 1 thread)"}]
+    assert experiments.atoms(old_form, "device", "") == "cpu (avx2, 1 thread); cpu (kind not recorded, 2 threads)"
+    assert experiments.atoms([], "device", "cpu (x86_64, 1 threads)") == "cpu (kind not recorded, 1 thread)"
 
 
 def test_epochs_of_a_process_killed_before_its_record_are_said_unrecorded_not_claimed(results_root, monkeypatch):
