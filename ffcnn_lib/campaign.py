@@ -615,7 +615,7 @@ def _machine_words(device: str) -> str:
     if parsed is None:  # a GPU's name
         return device
     kind_name, threads = parsed
-    where = "a CPU of unrecorded kind" if kind_name == machine.UNRECORDED_KIND else kind_name
+    where = f"a CPU ({machine.UNRECORDED_KIND_WORDS})" if kind_name == machine.UNRECORDED_KIND else kind_name
     return f"{where}, {machine.threads_words(threads)}"
 
 

@@ -65,6 +65,8 @@ def describe(kind_name: str) -> str:
 
 # Runs before 2026-12-01 recorded the architecture in the kind's place: "cpu (x86_64, 1 threads)".
 UNRECORDED_KIND = "x86_64"
+# How tables and prose name that kind: the architecture, shared by every campaign machine, is not it.
+UNRECORDED_KIND_WORDS = "kind not recorded"
 
 
 def threads_words(threads: int) -> str:
@@ -94,4 +96,4 @@ def device_words(device: str) -> str:
     if parsed is None:
         return device
     kind_name, threads = parsed
-    return cpu_device("kind not recorded" if kind_name == UNRECORDED_KIND else kind_name, threads)
+    return cpu_device(UNRECORDED_KIND_WORDS if kind_name == UNRECORDED_KIND else kind_name, threads)

@@ -44,7 +44,7 @@ def test_campaign_times_name_machines_in_words_and_never_guess_an_unrecorded_kin
     from ffcnn_lib.campaign import _machine_words
 
     assert _machine_words("cpu (amx, 1 thread)") == "amx, 1 thread"
-    assert _machine_words("cpu (x86_64, 1 threads)") == "a CPU of unrecorded kind, 1 thread"
+    assert _machine_words("cpu (x86_64, 1 threads)") == "a CPU (kind not recorded), 1 thread"
     from ffcnn_lib.experiments import UNRECORDED
     assert _machine_words(UNRECORDED).startswith("a machine not recorded")
 
