@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 
@@ -281,6 +282,9 @@ def _campaign_workers(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # On a machine with a CUDA toolkit but no GPU, torch's C++ compiler helper warns "No CUDA runtime
+    # is found" when the fast path compiles: harmless, and it opened every campaign worker's log.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     try:
         return {"train": _train, "sweep": _sweep, "campaign": _campaign, "evaluate": _evaluate}[args.command](args)
     except ValueError as err:  # bad configuration: say what and stop before any training

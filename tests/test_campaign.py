@@ -115,6 +115,24 @@ def test_cli_campaign_lists_the_cells(results_root, capsys):
     assert main(["campaign", "--budget-minutes", "-1"]) == 2
 
 
+def test_cli_keeps_the_compilers_no_cuda_warning_out_of_the_worker_logs(caplog):
+    """On a CPU machine with a CUDA toolkit, torch warns "No CUDA runtime is found" when the fast
+    path compiles; it opened every campaign worker's log. The command line silences that logger."""
+    import logging
+
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    before = logger.level
+    try:
+        logger.setLevel(logging.NOTSET)
+        assert main(["campaign", "--budget-minutes", "-1"]) == 2  # stops before any training
+        logger.warning("No CUDA runtime is found, using CUDA_HOME='/usr/local'")
+        assert "No CUDA runtime" not in caplog.text
+        logger.error("a real failure")  # errors still reach the log
+        assert "a real failure" in caplog.text
+    finally:
+        logger.setLevel(before)
+
+
 
 def test_the_listing_ranks_the_planned_cells_with_their_claims_and_keeps_whole_names():
     """``campaign --list`` (issue #31): this machine's cells by rank, each with the claims it enters,
