@@ -251,6 +251,22 @@ def test_cpu_fast_path_uses_bf16_only_where_the_cpu_has_it():
     assert not eager.bf16 and eager.precision_name == "fp32"
 
 
+def test_a_cpu_run_flushes_subnormals_to_zero_before_it_trains():
+    """Subnormal arithmetic costs x86 cores ~100 cycles an operation: late in training it doubled
+    BP 16x7x7's step (train.flush_subnormals). The bits are read, not the value: with DAZ on, a
+    comparison would take the subnormal for zero whether or not the product flushed it; and the
+    subnormal is made from its bits, which no conversion under FTZ can flush (about 1e-39)."""
+    subnormal = torch.tensor([0x000AE398], dtype=torch.int32).view(torch.float32)
+
+    def flushed() -> bool:
+        return (subnormal * 1.0).view(torch.int32).item() == 0
+
+    torch.set_flush_denormal(False)  # this thread as a fresh process starts, whatever ran before
+    assert not flushed()
+    _Run([Config.bp(filters=(2, 2, 2), kernel=3, n_train=100, n_val=10, epochs=1)], torch.device("cpu"), False, None)
+    assert flushed()
+
+
 def test_a_cell_another_worker_claimed_is_skipped(results_root):
     cells = [campaign.Cell("tiny", "cam"), campaign.Cell("tiny bp", "bp")]
     kw = dict(cells=cells, profile="smoke", progress=False, min_left_s=0)
