@@ -303,6 +303,35 @@ def test_cli_campaign_workers_train_different_cells_side_by_side(results_root, m
     assert main(["campaign", "--workers", "0"]) == 2
 
 
+def test_an_interrupted_campaign_passes_it_on_to_its_workers_and_waits_for_their_records(results_root, monkeypatch,
+                                                                                       capsys):
+    """Ctrl-C reaches the workers itself (one process group); a SIGTERM to the parent alone must be
+    passed on, and the parent must wait while each worker goes back to its resume point and writes
+    its record, rather than leave them killed by the session's end halfway."""
+    import signal
+    events = []
+
+    class Worker:
+        def __init__(self, cmd, stdout, stderr):
+            self.n = len([e for e in events if e == "start"])
+            events.append("start")
+
+        def wait(self):
+            if "TERM" not in events:
+                raise KeyboardInterrupt  # the parent's SIGTERM arrives while it waits
+            events.append(f"waited {self.n}")
+            return 130
+
+        def send_signal(self, sig):
+            assert sig == signal.SIGTERM
+            events.append("TERM")
+
+    monkeypatch.setattr(subprocess, "Popen", Worker)
+    assert main(["campaign", "--workers", "2", "--budget-minutes", "5", "--cells", "0,1"]) == 130
+    assert events == ["start", "start", "TERM", "TERM", "waited 0", "waited 1"]
+    assert "each worker went back to its run's last resume point" in capsys.readouterr().err
+
+
 # --- the machine-aware plan (issue #17) ------------------------------------------------------------
 
 def _on(monkeypatch, kind: str, cores: int = 2):
