@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 
 from .config import PRECISIONS, Config
@@ -275,9 +278,41 @@ def _campaign_workers(args: argparse.Namespace) -> int:
         print(f"campaign worker {i}: {machine.threads_words(threads)}, progress in {log}", flush=True)
         with open(log, "w") as fh:
             workers.append(subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT))
-    codes = [w.wait() for w in workers]
+    try:
+        codes = [w.wait() for w in workers]
+    except KeyboardInterrupt:  # pass it on (SIGTERM, which a worker Ctrl-C reached already ignores)...
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        for w in workers:  # ...and let each go back to its resume point and write its record
+            w.wait()
+        raise KeyboardInterrupt("each worker went back to its run's last resume point and recorded it; "
+                                "its log says where; the same command resumes") from None
     # 3 means "ran to its budget with cells left", not a failure
     return next((c for c in codes if c not in (0, 3)), 0)
+
+
+@contextlib.contextmanager
+def _interrupt_once():
+    """SIGTERM taken as Ctrl-C, and only the first of the two: an interrupted run goes back to its
+    last resume point and writes its record (``train.Interrupted``), which a second signal would cut
+    short. The handlers before are restored on the way out (``main`` also runs inside tests)."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set them
+        yield
+        return
+
+    def once(signum, frame):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in saved:
+        signal.signal(sig, once)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,7 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     # is found" when the fast path compiles: harmless, and it opened every campaign worker's log.
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     try:
-        return {"train": _train, "sweep": _sweep, "campaign": _campaign, "evaluate": _evaluate}[args.command](args)
+        with _interrupt_once():
+            return {"train": _train, "sweep": _sweep, "campaign": _campaign, "evaluate": _evaluate}[args.command](args)
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM; a run in training says where it stands
+        print("interrupted" + (f": {err}" if str(err) else ""), file=sys.stderr)
+        return 130
     except ValueError as err:  # bad configuration: say what and stop before any training
         print(f"error: {err}", file=sys.stderr)
         return 2

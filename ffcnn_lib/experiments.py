@@ -510,7 +510,7 @@ def run_or_load_many(configs: list[Config], *, device: str | None = "auto", forc
     holds the run ids, which hold the config and the algorithm version. Checkpoints live in
     ``checkpoint_dir`` (default ``results/checkpoints``, not committed).
     """
-    from .train import check_seconds, train_many
+    from .train import Interrupted, check_seconds, train_many
 
     check_seconds("time budget", time_budget_s)
     root = root or results_dir()
@@ -536,8 +536,13 @@ def run_or_load_many(configs: list[Config], *, device: str | None = "auto", forc
                 for leftover in ckpt.parent.glob(f"{ckpt.stem}.tmp*"):  # of a checkpoint write that was killed
                     leftover.unlink(missing_ok=True)
                 before = {c.run_id(): _with_unrecorded(_earlier_segments(c, root), ckpt) for c in todo}
-                outcomes = train_many(todo, device, checkpoint=ckpt, time_budget_s=time_budget_s,
-                                      progress=progress, **train_kwargs)
+                try:
+                    outcomes = train_many(todo, device, checkpoint=ckpt, time_budget_s=time_budget_s,
+                                          progress=progress, **train_kwargs)
+                except Interrupted as stop:  # record who trained the epochs the resume point holds
+                    for outcome in stop.outcomes:
+                        _record_partial(outcome, root, before[outcome.config.run_id()], stopped_by="an interrupt")
+                    raise
                 for outcome in outcomes:
                     earlier = before[outcome.config.run_id()]
                     if outcome.complete:
@@ -609,9 +614,11 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _record_partial(outcome, root: Path, before: list[dict] | None = None) -> None:
+def _record_partial(outcome, root: Path, before: list[dict] | None = None,
+                    stopped_by: str = "its time budget") -> None:
     """Keep the per-epoch record of an unfinished run in ``results/partial/`` (small, committable:
-    the progress of a long GPU run survives the loss of its checkpoint); a finished run removes it."""
+    the progress of a long GPU run survives the loss of its checkpoint); a finished run removes it.
+    ``stopped_by``: what stopped it, for its status line."""
     base = root / "partial"
     run_id = outcome.config.run_id()
     csv, info = base / f"{run_id}.metrics.csv", base / f"{run_id}.json"
@@ -623,7 +630,7 @@ def _record_partial(outcome, root: Path, before: list[dict] | None = None) -> No
     write_atomic(csv, pd.DataFrame(outcome.history).to_csv(index=False))
     write_atomic(info, json.dumps({
         "run_id": run_id,
-        "status": f"incomplete: stopped at its time budget after epoch {len(outcome.history)} of "
+        "status": f"incomplete: stopped by {stopped_by} after epoch {len(outcome.history)} of "
                   f"{outcome.config.epochs}; resumes from its resume point where that survives (results/checkpoints/; "
                   f"the CPU campaign's and the GPU plan's: results/partial/)",
         "config": outcome.config.to_dict(), "provenance": provenance(outcome, before)}, indent=1))

@@ -251,6 +251,22 @@ def test_cpu_fast_path_uses_bf16_only_where_the_cpu_has_it():
     assert not eager.bf16 and eager.precision_name == "fp32"
 
 
+def test_a_cpu_run_flushes_subnormals_to_zero_before_it_trains():
+    """Subnormal arithmetic costs x86 cores ~100 cycles an operation: late in training it doubled
+    BP 16x7x7's step (train.flush_subnormals). The bits are read, not the value: with DAZ on, a
+    comparison would take the subnormal for zero whether or not the product flushed it; and the
+    subnormal is made from its bits, which no conversion under FTZ can flush (about 1e-39)."""
+    subnormal = torch.tensor([0x000AE398], dtype=torch.int32).view(torch.float32)
+
+    def flushed() -> bool:
+        return (subnormal * 1.0).view(torch.int32).item() == 0
+
+    torch.set_flush_denormal(False)  # this thread as a fresh process starts, whatever ran before
+    assert not flushed()
+    _Run([Config.bp(filters=(2, 2, 2), kernel=3, n_train=100, n_val=10, epochs=1)], torch.device("cpu"), False, None)
+    assert flushed()
+
+
 def test_a_cell_another_worker_claimed_is_skipped(results_root):
     cells = [campaign.Cell("tiny", "cam"), campaign.Cell("tiny bp", "bp")]
     kw = dict(cells=cells, profile="smoke", progress=False, min_left_s=0)
@@ -285,6 +301,35 @@ def test_cli_campaign_workers_train_different_cells_side_by_side(results_root, m
     assert all(cmd[-2:] == ["--cells", "0,1"] and "5.0" in cmd and cmd[cmd.index("--workers") + 1] == "1" for cmd in started)
     assert "campaign-worker-1.log" in capsys.readouterr().out
     assert main(["campaign", "--workers", "0"]) == 2
+
+
+def test_an_interrupted_campaign_passes_it_on_to_its_workers_and_waits_for_their_records(results_root, monkeypatch,
+                                                                                       capsys):
+    """Ctrl-C reaches the workers itself (one process group); a SIGTERM to the parent alone must be
+    passed on, and the parent must wait while each worker goes back to its resume point and writes
+    its record, rather than leave them killed by the session's end halfway."""
+    import signal
+    events = []
+
+    class Worker:
+        def __init__(self, cmd, stdout, stderr):
+            self.n = len([e for e in events if e == "start"])
+            events.append("start")
+
+        def wait(self):
+            if "TERM" not in events:
+                raise KeyboardInterrupt  # the parent's SIGTERM arrives while it waits
+            events.append(f"waited {self.n}")
+            return 130
+
+        def send_signal(self, sig):
+            assert sig == signal.SIGTERM
+            events.append("TERM")
+
+    monkeypatch.setattr(subprocess, "Popen", Worker)
+    assert main(["campaign", "--workers", "2", "--budget-minutes", "5", "--cells", "0,1"]) == 130
+    assert events == ["start", "start", "TERM", "TERM", "waited 0", "waited 1"]
+    assert "each worker went back to its run's last resume point" in capsys.readouterr().err
 
 
 # --- the machine-aware plan (issue #17) ------------------------------------------------------------

@@ -3,6 +3,7 @@ import functools
 import json
 import time
 
+import pandas as pd
 import pytest
 import torch
 
@@ -136,6 +137,49 @@ def test_epochs_of_a_process_killed_before_its_record_are_said_unrecorded_not_cl
     assert abs(sum(s["seconds"] for s in prov["segments"]) - prov["train_seconds"]) < 0.05
 
 
+def test_an_interrupted_run_goes_back_to_its_resume_point_and_records_who_trained_it(results_root, monkeypatch):
+    """Ctrl-C (or SIGTERM through the command line) in the middle of epoch 3, with the last
+    checkpoint written after epoch 1: the run goes back to that checkpoint, epoch 2 included (the
+    resume point does not hold it), records its epochs with their machine (not "not recorded", as
+    for a killed process), and resumed, equals an uninterrupted run."""
+    import ffcnn_lib.train as train_mod
+    from ffcnn_lib.experiments import UNRECORDED
+    from ffcnn_lib.train import Interrupted
+    steps = SMALL.n_train // SMALL.batch_size
+    real, calls = train_mod._Run.train_step, [0]
+
+    def interrupted_step(self, *args):
+        calls[0] += 1
+        if calls[0] == 2 * steps + steps // 2:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    save = train_mod._Run.save_checkpoint
+    monkeypatch.setattr(train_mod._Run, "train_step", interrupted_step)
+    monkeypatch.setattr(train_mod._Run, "save_checkpoint", lambda self: save(self) if self.epoch == 1 else None)
+    with pytest.raises(Interrupted, match="at epoch 1 of 4"):
+        run_or_load(SMALL, device="cpu", progress=False, checkpoint_every_s=0)
+    metrics, info = load_partial(SMALL)
+    assert len(metrics) == 1 and info["status"].startswith("incomplete: stopped by an interrupt after epoch 1 ")
+    assert [s["epochs"] for s in info["provenance"]["segments"]] == [[1, 1]]
+    monkeypatch.setattr(train_mod._Run, "train_step", real)
+    monkeypatch.setattr(train_mod._Run, "save_checkpoint", save)
+    done = run_or_load(SMALL, device="cpu", progress=False)
+    assert UNRECORDED not in json.dumps(done.summary["provenance"])
+    alone = train(SMALL, "cpu", progress=False)
+    pd.testing.assert_frame_equal(done.metrics.drop(columns="epoch_s"),
+                                  pd.DataFrame(alone.history).drop(columns="epoch_s"), check_dtype=False)
+
+
+def test_an_interrupt_before_any_checkpoint_is_a_plain_interrupt(monkeypatch):
+    import ffcnn_lib.train as train_mod
+    from ffcnn_lib.train import Interrupted
+    monkeypatch.setattr(train_mod, "_train_epoch", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt) as stop:
+        train(SMALL, "cpu", progress=False)
+    assert not isinstance(stop.value, Interrupted)  # nothing to go back to, nothing to record
+
+
 def test_device_segments_merge_on_the_same_device_and_void_after_a_restart():
     from types import SimpleNamespace
     from ffcnn_lib.experiments import device_summary, segments
@@ -195,6 +239,25 @@ def test_cli_trains_and_reports(results_root, capsys):
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert "val_acc_linear" in out and "val_acc_goodness" in out and out["device"].startswith("cpu")
+
+
+def test_cli_takes_sigterm_as_one_ctrl_c_and_restores_the_handlers():
+    """The command line turns SIGTERM (a campaign stopped with pkill, a machine shutting down) into
+    the interrupt that sends a run back to its resume point and records it; a second signal while it
+    does so is ignored, not a cut in the middle of the record."""
+    import os
+    import signal
+
+    from ffcnn_lib.__main__ import _interrupt_once
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with _interrupt_once():
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
 
 
 @pytest.mark.parametrize("args, message", [
